@@ -1,0 +1,1 @@
+"""Slack listeners: read the payload, check who may act, call a service, reply."""
