@@ -1,0 +1,78 @@
+"""The Bolt app: its Web API client, the finance-team check and the listeners."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from slack_bolt import App
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_sdk import WebClient
+
+from bot.context import AppContext
+from bot.finance import FinanceTeam
+from bot.slack_client import make_web_client
+from bot.slack_runtime import SlackRuntime
+from handlers import slack as slack_handlers
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(
+    context: AppContext,
+    *,
+    client: WebClient | None = None,
+    wake_worker: Callable[[], None] | None = None,
+    socket_mode: bool = False,
+) -> App:
+    """Build the app; over HTTP every request must carry Slack's signature."""
+    settings = context.settings
+    settings.require("slack_bot_token", "slack_channel")
+    if not socket_mode:
+        settings.require("slack_signing_secret")
+    client = client or make_web_client(settings)
+
+    app = App(
+        client=client,
+        signing_secret=settings.slack_signing_secret or None,
+        request_verification_enabled=not socket_mode,
+        process_before_response=False,
+    )
+    runtime = SlackRuntime(
+        context=context,
+        client=client,
+        finance=FinanceTeam(
+            client,
+            user_ids=settings.finance_user_ids,
+            usergroup=settings.finance_usergroup,
+        ),
+    )
+    if wake_worker is not None:
+        runtime.wake_worker = wake_worker
+    slack_handlers.register(app, runtime)
+    return app
+
+
+def serve_socket(context: AppContext, *, worker: bool = True) -> None:
+    """Connect over Socket Mode with SLACK_APP_TOKEN until interrupted.
+
+    With `worker`, queued jobs run on a thread in this process.
+    """
+    from bot.worker import start_worker_thread
+
+    context.settings.require("slack_app_token")
+    client = make_web_client(context.settings)
+    job_worker = start_worker_thread(context, client) if worker else None
+    app = create_app(
+        context,
+        client=client,
+        wake_worker=job_worker.wake if job_worker else None,
+        socket_mode=True,
+    )
+    handler = SocketModeHandler(app, context.settings.slack_app_token)
+    logger.info("Slack app connecting over Socket Mode")
+    try:
+        handler.start()  # type: ignore[no-untyped-call]
+    finally:
+        if job_worker is not None:
+            job_worker.stop()

@@ -1,0 +1,214 @@
+"""The long Slack work the worker carries out: generation, sending and previews.
+
+Each body can run again after a restart without repeating what was done:
+generation creates tasks only for clients without one, messages and uploads
+skip clients that have them, and sending relies on the claim in
+services.sending that lets each e-mail out once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import slack_blocks
+from bot.context import AppContext
+from bot.slack_messages import SlackMessages, Throttle
+from services import jobs
+from services.errors import InvoiceListsError
+from services.mail import make_backend, sender_from_settings
+from services.models import TaskState
+from services.periods import Period
+from services.runs import RunStatus, generate_run
+from services.sending import SendResult, send_run
+
+logger = logging.getLogger(__name__)
+
+GENERATE = "slack.generate"
+SEND = "slack.send"
+PREVIEW = "slack.preview"
+
+
+def generate_key(period: str) -> str:
+    return f"{GENERATE}:{period}"
+
+
+def send_key(period: str, client_code: str | None) -> str:
+    return f"{SEND}:{period}:{client_code or '*'}"
+
+
+class SlackJobs:
+    """The job bodies, registered with a `services.jobs.Worker` by `bodies()`."""
+
+    def __init__(self, context: AppContext, client: WebClient) -> None:
+        self.context = context
+        self.client = client
+        self.messages = SlackMessages(
+            context.factory, client, channel=context.settings.slack_channel
+        )
+
+    def bodies(self) -> dict[str, jobs.JobBody]:
+        return {GENERATE: self.generate, SEND: self.send, PREVIEW: self.preview}
+
+    def generate(self, job: jobs.JobView, stopping: Callable[[], bool]) -> None:
+        period = Period.parse(job.payload["period"])
+        messages = self.messages
+        messages.post_run(period, note="Generating the client tasks…")
+        progress = _progress(messages, period, "Generated", stopping)
+
+        report = generate_run(
+            self.context.factory,
+            period,
+            company=self.context.company,
+            actor=job.payload["actor"],
+            progress=progress,
+        )
+
+        status = messages.status(period)
+        for task in report.regenerated:
+            messages.refresh_task(task, channel=status.run.slack_channel)
+        messages.post_tasks(
+            status, on_each=_progress(messages, period, "Posted", stopping)
+        )
+        status = messages.status(period)
+        failed = messages.upload_pdfs(
+            status, on_each=_progress(messages, period, "Uploaded", stopping)
+        )
+
+        note = report.summary_line()
+        if failed:
+            codes = ", ".join(slack_blocks.cut_list(failed))
+            note += f" The PDF of {len(failed)} clients could not be uploaded: {codes}."
+        messages.post_run(period, note=note)
+
+    def send(self, job: jobs.JobView, stopping: Callable[[], bool]) -> None:
+        payload = job.payload
+        period = Period.parse(payload["period"])
+        client_code: str | None = payload.get("client_code")
+        messages = self.messages
+        before = messages.status(period)
+        seen = {task.id: task for task in before.tasks}
+        messages.post_run(period, note="Sending…")
+
+        throttle = Throttle()
+
+        def progress(done: int, total: int, label: str) -> None:
+            if throttle.due():
+                self._redraw_changed(period, seen)
+                messages.post_run(period, note=f"Sending: {done} of {total}")
+
+        settings = self.context.settings
+        try:
+            report = send_run(
+                self.context.factory,
+                period,
+                backend=make_backend(settings),
+                sender=sender_from_settings(settings),
+                actor=payload["actor"],
+                client_code=client_code,
+                force=bool(payload.get("force")),
+                progress=progress,
+            )
+        except InvoiceListsError as error:
+            self._tell(payload, f"Could not send: {error}")
+            self._redraw_changed(period, seen)
+            messages.post_run(period)
+            return
+
+        status = self._redraw_changed(period, seen)
+        problems = [
+            f"{outcome.client_code}: {outcome.result.value}, {outcome.reason}"
+            for outcome in report.outcomes
+            if outcome.result in {SendResult.FAILED, SendResult.UNKNOWN}
+        ]
+        text = slack_blocks.send_report_text(
+            str(period), report.summary_line(), problems
+        )
+        messages.post_in_thread(status, text)
+        messages.post_run(period, note=report.summary_line())
+
+    def _redraw_changed(self, period: Period, seen: dict[int, Any]) -> RunStatus:
+        """Redraw each client message whose task changed since `seen`, and update it."""
+        status = self.messages.status(period)
+        for task in status.tasks:
+            if seen.get(task.id) != task:
+                self.messages.refresh_task(task, channel=status.run.slack_channel)
+                seen[task.id] = task
+        return status
+
+    def preview(self, job: jobs.JobView, stopping: Callable[[], bool]) -> None:
+        payload = job.payload
+        period = Period.parse(payload["period"])
+        status = self.messages.status(period)
+        task = next(
+            (item for item in status.tasks if item.client_code == payload["client"]),
+            None,
+        )
+        if task is None:
+            self._tell(payload, f"Client {payload['client']} has no task for {period}.")
+            return
+        run = status.run
+        if not run.slack_ts:
+            self._tell(payload, f"{period} has no message in the channel yet.")
+            return
+
+        if not task.slack_file_id:
+            uploaded = self.messages.upload_pdf(
+                task, channel=run.slack_channel, thread=run.slack_ts
+            )
+            if not uploaded:
+                self._tell(
+                    payload, f"The PDF of {task.client_code} could not be uploaded."
+                )
+                return
+        link = self._permalink(run.slack_channel, task.slack_ts or run.slack_ts)
+        name = slack_blocks.escape(slack_blocks.shorten(task.client_name, 150))
+        where = f"<{link}|the month's thread>" if link else "the month's thread"
+        state = slack_blocks.STATE_LABELS.get(task.state, task.state.value)
+        self._tell(payload, f"The PDF of *{name}* ({state}) is in {where}.")
+
+    def _permalink(self, channel: str, ts: str) -> str:
+        try:
+            response = self.client.chat_getPermalink(channel=channel, message_ts=ts)
+        except SlackApiError:
+            return ""
+        return str(response.get("permalink") or "")
+
+    def _tell(self, payload: dict[str, Any], text: str) -> None:
+        """Reply privately to the person who asked for the job."""
+        user, channel = payload.get("user"), payload.get("channel")
+        if not user:
+            return
+        try:
+            self.client.chat_postEphemeral(
+                channel=channel or self.context.settings.slack_channel,
+                user=user,
+                text=text,
+            )
+        except SlackApiError as error:
+            logger.warning(
+                "could not reply to %s: %s", user, error.response.get("error")
+            )
+
+
+def _progress(
+    messages: SlackMessages, period: Period, verb: str, stopping: Callable[[], bool]
+) -> Callable[..., None]:
+    """Show `verb done of total` on the month's message at most once a second."""
+    throttle = Throttle()
+
+    def report(done: int, total: int, label: str = "") -> None:
+        if stopping():
+            raise jobs.WorkerStopping
+        if throttle.due() and done < total:
+            messages.post_run(period, note=f"{verb} {done} of {total} clients…")
+
+    return report
+
+
+def is_final(state: TaskState) -> bool:
+    return state in {TaskState.SENT, TaskState.SKIPPED}

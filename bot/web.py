@@ -1,0 +1,206 @@
+"""The HTTP front: Slack's events, SendGrid's Event Webhook and a health check.
+
+`create_wsgi_app()` is what gunicorn serves in the Procfile's `web` process;
+`serve_http` runs the same WSGI app on a threaded server for `invoices slack
+serve`, with a job worker thread beside it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from slack_bolt import App, BoltRequest
+from sqlalchemy import text
+
+from bot.context import AppContext, build_context
+from bot.settings import load_settings
+
+logger = logging.getLogger(__name__)
+
+StartResponse = Callable[..., Any]
+MAX_BODY_BYTES = 10 * 1024 * 1024
+
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    413: "Payload Too Large",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class WebApp:
+    """A WSGI callable that routes by path to Bolt, the SendGrid handler or health."""
+
+    def __init__(self, context: AppContext, app: App) -> None:
+        self.context = context
+        self.app = app
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET")
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz" and method == "GET":
+            return self._health(start_response)
+        if path not in {"/slack/events", "/sendgrid/events"}:
+            return _reply(start_response, 404, "not found")
+        if method != "POST":
+            return _reply(start_response, 405, "use POST")
+
+        body = _read_body(environ)
+        if body is None:
+            return _reply(start_response, 413, "the request body is too large")
+        headers = _headers(environ)
+        if path == "/slack/events":
+            return self._slack(environ, body, headers, start_response)
+        return self._sendgrid(body, headers, start_response)
+
+    def _health(self, start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            with self.context.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except Exception:
+            logger.exception("health check: the database is not reachable")
+            return _reply(start_response, 503, "database unreachable")
+        return _reply(start_response, 200, "ok")
+
+    def _slack(
+        self,
+        environ: dict[str, Any],
+        body: bytes,
+        headers: dict[str, str],
+        start_response: StartResponse,
+    ) -> Iterable[bytes]:
+        request = BoltRequest(
+            body=body.decode("utf-8"),
+            query=str(environ.get("QUERY_STRING", "")),
+            headers={key: [value] for key, value in headers.items()},
+        )
+        response = self.app.dispatch(request)
+        response_headers = [
+            (key, value)
+            for key, values in response.headers.items()
+            for value in values
+            if key.lower() != "content-length"
+        ]
+        payload = response.body.encode("utf-8")
+        response_headers.append(("Content-Length", str(len(payload))))
+        start_response(_status(response.status), response_headers)
+        return [payload]
+
+    def _sendgrid(
+        self, body: bytes, headers: dict[str, str], start_response: StartResponse
+    ) -> Iterable[bytes]:
+        try:
+            from handlers.sendgrid_events import handle_sendgrid_events
+        except ImportError:
+            logger.error("POST /sendgrid/events: handlers.sendgrid_events is missing")
+            return _reply(start_response, 503, "the SendGrid webhook is not available")
+        status, message = handle_sendgrid_events(self.context, body, headers)
+        return _reply(start_response, status, message)
+
+
+def _read_body(environ: dict[str, Any]) -> bytes | None:
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    if length > MAX_BODY_BYTES:
+        return None
+    stream = environ["wsgi.input"]
+    return bytes(stream.read(length)) if length else b""
+
+
+def _headers(environ: dict[str, Any]) -> dict[str, str]:
+    headers = {
+        key[5:].replace("_", "-").lower(): str(value)
+        for key, value in environ.items()
+        if key.startswith("HTTP_")
+    }
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers[key.replace("_", "-").lower()] = str(environ[key])
+    return headers
+
+
+def _status(code: int) -> str:
+    return f"{code} {_REASONS.get(code, 'Unknown')}"
+
+
+def _reply(start_response: StartResponse, code: int, message: str) -> list[bytes]:
+    payload = message.encode("utf-8")
+    start_response(
+        _status(code),
+        [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(payload))),
+        ],
+    )
+    return [payload]
+
+
+def create_wsgi_app(
+    context: AppContext | None = None, *, app: App | None = None
+) -> WebApp:
+    """Build the WSGI app; without a context it reads the settings itself.
+
+    Jobs queued here are carried out by a separate worker (`invoices worker`),
+    which finds them in the `jobs` table.
+    """
+    from bot.slack_app import create_app
+
+    if context is None:
+        context = build_context(load_settings())
+    return WebApp(context, app or create_app(context))
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("%s %s", self.address_string(), format % args)
+
+
+def make_http_server(web_app: WebApp, port: int, host: str = "0.0.0.0") -> WSGIServer:  # noqa: S104
+    """Bind a threaded WSGI server; port 0 picks a free port."""
+    return make_server(
+        host,
+        port,
+        web_app,
+        server_class=_ThreadingWSGIServer,
+        handler_class=_QuietHandler,
+    )
+
+
+def serve_http(context: AppContext, port: int, *, worker: bool = True) -> None:
+    """Serve POST /slack/events, POST /sendgrid/events and GET /healthz on `port`.
+
+    With `worker`, queued jobs run on a thread in this process.
+    """
+    from bot.slack_app import create_app
+    from bot.slack_client import make_web_client
+    from bot.worker import start_worker_thread
+
+    client = make_web_client(context.settings)
+    job_worker = start_worker_thread(context, client) if worker else None
+    app = create_app(
+        context, client=client, wake_worker=job_worker.wake if job_worker else None
+    )
+    server = make_http_server(WebApp(context, app), port)
+    logger.info("Slack app listening on port %s", port)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        if job_worker is not None:
+            job_worker.stop()

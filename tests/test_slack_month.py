@@ -1,0 +1,88 @@
+"""A whole month through Slack, on the Slack and SendGrid stand-ins."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from bot import slack_blocks
+from services.models import RunState, TaskState
+from services.periods import Period
+from services.runs import run_status
+from tests import slack_fixtures
+from tests.slack_fixtures import CHANNEL, PERIOD, SlackApp, add_clients
+
+slack_standin = slack_fixtures.slack_standin
+sendgrid_standin = slack_fixtures.sendgrid_standin
+slack_context = slack_fixtures.slack_context
+slack_app = slack_fixtures.slack_app
+
+
+def _month_message(app: SlackApp) -> slack_fixtures.Message:
+    [message] = app.slack.top_level(CHANNEL)
+    return message
+
+
+def _buttons(
+    blocks: list[dict[str, object]], action_id: str
+) -> list[dict[str, object]]:
+    return [
+        element
+        for block in blocks
+        if block["type"] == "actions"
+        for element in block["elements"]  # type: ignore[attr-defined]
+        if element["action_id"] == action_id
+    ]
+
+
+def test_month_from_new_to_sent(slack_app: SlackApp) -> None:
+    codes = add_clients(slack_app.factory, 3, without_email=frozenset({2}))
+
+    opened = slack_app.command("new")
+    created = slack_app.new_run(PERIOD, date(2026, 12, 1), date(2026, 12, 10))
+    slack_fixtures.wait_for(lambda: len(slack_app.slack.top_level(CHANNEL)) == 1)
+    message = _month_message(slack_app)
+    [generate] = _buttons(message.blocks, slack_blocks.GENERATE)
+    slack_app.click(
+        slack_blocks.GENERATE, str(generate["value"]), message_ts=message.ts
+    )
+    slack_app.wait_for_jobs(1)
+
+    thread = slack_app.slack.thread(CHANNEL, message.ts)
+    files = slack_app.slack.shared_files(CHANNEL, message.ts)
+    message = _month_message(slack_app)
+    [send_all] = _buttons(message.blocks, slack_blocks.SEND_ALL)
+    slack_app.click(
+        slack_blocks.SEND_ALL, str(send_all["value"]), message_ts=message.ts
+    )
+    slack_app.wait_for_jobs(2)
+    status = run_status(slack_app.factory, Period.parse(PERIOD))
+
+    assert opened.status == 200
+    assert created.status == 200
+    assert slack_app.slack.views[0]["callback_id"] == slack_blocks.NEW_RUN_VIEW
+    assert len(thread) == 3
+    assert sorted(item.filename.split("-")[0] for item in files) or files
+    assert len(files) == 3
+    assert all(item.content.startswith(b"%PDF") for item in files)
+    assert "confirm" in send_all
+    sent_to = [request.client_task_id for request in slack_app.mail.mail_requests]
+    assert len(sent_to) == 2
+    assert len(set(sent_to)) == 2
+    states = {task.client_code: task.state for task in status.tasks}
+    assert states == {
+        codes[0]: TaskState.SENT,
+        codes[1]: TaskState.SENT,
+        codes[2]: TaskState.MISSING_EMAIL,
+    }
+    assert status.run.state is RunState.GENERATED
+    report = slack_app.slack.thread(CHANNEL, message.ts)[-1]
+    assert report.text.startswith("*Sending 2026-11 finished.*")
+    sent_messages = [
+        item
+        for item in slack_app.slack.thread(CHANNEL, message.ts)
+        if "Sent 20" in json.dumps(item.blocks)
+    ]
+    assert len(sent_messages) == 2
+    assert not _buttons(sent_messages[0].blocks, slack_blocks.SEND)
+    assert all(reply.seconds < 3 for reply in slack_app.replies)
