@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from bot.context import AppContext
+from bot.slack_notifier import SlackNotifier
 from services.delivery import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
@@ -64,7 +65,9 @@ def handle_sendgrid_events(
 
     report = record_events(context.factory, events, ignored=ignored)
     logger.info("SendGrid event post: %s", report.summary_line())
-    _refresh_problems(notifier or SilentNotifier(), report.changes)
+    problems = [change for change in report.changes if change.is_problem]
+    if problems:
+        _refresh_problems(notifier or _channel_notifier(context), problems)
     return 200, report.summary_line()
 
 
@@ -79,10 +82,15 @@ def _header(headers: Mapping[str, str], name: str) -> str:
     return ""
 
 
+def _channel_notifier(context: AppContext) -> Notifier:
+    settings = context.settings
+    if settings.slack_bot_token and settings.slack_channel:
+        return SlackNotifier(context)
+    return SilentNotifier()
+
+
 def _refresh_problems(notifier: Notifier, changes: list[TaskChange]) -> None:
     for change in changes:
-        if not change.is_problem:
-            continue
         try:
             notifier.refresh_task(change.task_id)
         except Exception:
