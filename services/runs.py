@@ -288,7 +288,7 @@ def _active_clients(session: Session, period: Period) -> dict[int, int]:
         )
         .group_by(Document.client_id)
     )
-    return dict(rows.tuples().all())
+    return {row[0]: row[1] for row in rows}
 
 
 def _load_clients(session: Session, client_ids: list[int]) -> dict[int, Client]:
