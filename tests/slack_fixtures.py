@@ -227,6 +227,40 @@ class SlackApp:
         wait_for(finished, timeout=timeout)
 
 
+def month_message(app: SlackApp) -> Message:
+    [message] = app.slack.top_level(CHANNEL)
+    return message
+
+
+def buttons(blocks: list[dict[str, Any]], action_id: str) -> list[dict[str, Any]]:
+    return [
+        element
+        for block in blocks
+        if block["type"] == "actions"
+        for element in block["elements"]
+        if element["action_id"] == action_id
+    ]
+
+
+def generate_month(app: SlackApp, *, jobs_before: int = 0) -> Message:
+    """Create the month in the modal, click Generate and wait for the thread."""
+    app.new_run(PERIOD, date(2026, 12, 1), date(2026, 12, 10))
+    wait_for(lambda: len(app.slack.top_level(CHANNEL)) == 1)
+    message = month_message(app)
+    [generate] = buttons(message.blocks, "run_generate")
+    app.click("run_generate", generate["value"], message_ts=message.ts)
+    app.wait_for_jobs(jobs_before + 1)
+    return month_message(app)
+
+
+def click_send_all(app: SlackApp, *, user: str = FINANCE_USER, **options: Any) -> Reply:
+    message = month_message(app)
+    [send_all] = buttons(message.blocks, "run_send_all")
+    return app.click(
+        "run_send_all", send_all["value"], user=user, message_ts=message.ts, **options
+    )
+
+
 def wait_for(check: Callable[[], bool], *, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -242,19 +276,28 @@ def add_clients(
     *,
     long_names: bool = False,
     without_email: frozenset[int] = frozenset(),
+    excluded: bool = False,
+    first: int = 0,
     period_start: date = date(2026, 11, 1),
 ) -> list[str]:
     """Add `count` clients, each with one posted invoice in the period."""
     codes = []
     with transaction(factory) as session:
-        for index in range(count):
+        for index in range(first, first + count):
             code = f"K{index:04d}"
             name = f"UAB „Klientas {index}“"
             if long_names and index % 2 == 0:
                 long_part = "Labai ilgas pavadinimas " * 4
                 name = f"Uždaroji akcinė bendrovė „{long_part}{index}“"
             emails = () if index in without_email else (f"k{index}@example.com",)
-            client = factories.add_client(session, code, name, emails=emails)
+            client = factories.add_client(
+                session,
+                code,
+                name,
+                emails=emails,
+                excluded=excluded,
+                reason="paid in advance" if excluded else "",
+            )
             factories.add_document(
                 session,
                 client,
