@@ -253,12 +253,15 @@ def generate_month(app: SlackApp, *, jobs_before: int = 0) -> Message:
     return month_message(app)
 
 
-def click_send_all(app: SlackApp, *, user: str = FINANCE_USER, **options: Any) -> Reply:
+def click_send_all(
+    app: SlackApp, *, user: str = FINANCE_USER, value: str = "", **options: Any
+) -> Reply:
+    """Click Send all; a `value` taken earlier clicks a message no longer current."""
     message = month_message(app)
-    [send_all] = buttons(message.blocks, "run_send_all")
-    return app.click(
-        "run_send_all", send_all["value"], user=user, message_ts=message.ts, **options
-    )
+    if not value:
+        [send_all] = buttons(message.blocks, "run_send_all")
+        value = send_all["value"]
+    return app.click("run_send_all", value, user=user, message_ts=message.ts, **options)
 
 
 def wait_for(check: Callable[[], bool], *, timeout: float = 30.0) -> None:
