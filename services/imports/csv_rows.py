@@ -1,0 +1,132 @@
+"""Read a CSV file with a fixed header into rows numbered by their file line."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from services.errors import ImportProblem
+
+
+@dataclass(frozen=True)
+class CsvRow:
+    """One record: the file line it starts on and its values by column name."""
+
+    line: int
+    values: dict[str, str]
+
+    def __getitem__(self, column: str) -> str:
+        return self.values[column].strip()
+
+
+def read_rows(
+    path: Path, columns: tuple[str, ...], problems: list[ImportProblem]
+) -> Iterator[CsvRow]:
+    """Yield the rows of a UTF-8 CSV file whose header names exactly `columns`.
+
+    A byte order mark is accepted and blank lines are skipped. Problems with
+    the encoding, the header or a row's field count go to `problems`, and the
+    rows after a problem with the header or the encoding are not read.
+    """
+    file = path.name
+    text = _read_text(path, problems)
+    if text is None:
+        return
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        if header is None or not _check_header(file, header, columns, problems):
+            return
+        names = [name.strip().lower() for name in header]
+        line = reader.line_num + 1
+        for fields in reader:
+            start, line = line, reader.line_num + 1
+            if not any(value.strip() for value in fields):
+                continue
+            if len(fields) != len(names):
+                problems.append(_field_count_problem(file, start, fields, names))
+                continue
+            yield CsvRow(start, dict(zip(names, fields, strict=True)))
+    except csv.Error as error:
+        problems.append(
+            ImportProblem(
+                file, f"line {reader.line_num}", "row", "", f"valid CSV: {error}"
+            )
+        )
+
+
+def _read_text(path: Path, problems: list[ImportProblem]) -> str | None:
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        problems.append(
+            ImportProblem(
+                path.name,
+                str(path),
+                "file",
+                error.strerror or str(error),
+                "a readable file",
+            )
+        )
+        return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        problems.append(
+            ImportProblem(
+                path.name,
+                f"line {line}",
+                "text",
+                data[error.start : error.start + 4].hex(" "),
+                "UTF-8 text; save the file again as CSV UTF-8",
+            )
+        )
+        return None
+
+
+def _check_header(
+    file: str,
+    header: list[str],
+    columns: tuple[str, ...],
+    problems: list[ImportProblem],
+) -> bool:
+    names = [name.strip().lower() for name in header]
+    missing = [column for column in columns if column not in names]
+    unknown = [name for name in names if name not in columns]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    expected = "the header " + ",".join(columns)
+    found = ",".join(header)
+    for label, items in (
+        ("missing", missing),
+        ("unknown", unknown),
+        ("repeated", repeated),
+    ):
+        if items:
+            listed = ", ".join(repr(item) for item in items)
+            problems.append(
+                ImportProblem(
+                    file,
+                    "line 1",
+                    "header",
+                    found,
+                    f"{expected}; {label} columns: {listed}",
+                )
+            )
+    return not (missing or unknown or repeated)
+
+
+def _field_count_problem(
+    file: str, line: int, fields: list[str], names: list[str]
+) -> ImportProblem:
+    return ImportProblem(
+        file,
+        f"line {line}",
+        "row",
+        ",".join(fields),
+        f"{len(names)} fields as in the header, found {len(fields)}; put values "
+        "that contain ',' in double quotes",
+    )

@@ -1,0 +1,361 @@
+"""Documents CSV import: columns, dates in the company's time zone, rejections."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.errors import ImportRejectedError
+from services.imports import import_documents_csv
+from services.models import (
+    Client,
+    ClientTask,
+    Document,
+    DocumentStatus,
+    DocumentType,
+    Run,
+    RunState,
+    TaskState,
+)
+
+ACTOR = "cli:test"
+VILNIUS = ZoneInfo("Europe/Vilnius")
+HEADER = (
+    "number,client_code,client_name,date,type,net,vat,gross,currency,vat_rate,status"
+)
+ROWS = [
+    "PRK-1,K-1,Ąžuolų baldai UAB,2026-10-05,invoice,100.00,21.00,121.00,EUR,21,posted",
+    'PRK-2,K-2,"Šilelio ūkis, MB",2026-10-31,invoice,50.00,4.50,54.50,EUR,9.0,posted',
+    "GRZ-1,K-1,Ąžuolų baldai UAB,2026-10-20,credit_note,20.00,4.20,24.20,EUR,21,posted",
+    "PRK-3,K-1,Ąžuolų baldai UAB,2026-10-21,invoice,10.00,0.00,10.00,USD,,draft",
+]
+
+
+def write_csv(
+    folder: Path, rows: list[str], *, header: str = HEADER, bom: str = ""
+) -> Path:
+    path = folder / "documents.csv"
+    path.write_text(bom + "\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def stored(factory: sessionmaker[Session]) -> dict[str, Document]:
+    with factory() as session:
+        rows = session.scalars(select(Document)).all()
+        for row in rows:
+            _ = row.lines, row.client
+        return {row.number: row for row in rows}
+
+
+def rows_of(factory: sessionmaker[Session]) -> list[tuple[object, ...]]:
+    with factory() as session:
+        documents = session.execute(
+            select(Document.number, Document.fingerprint).order_by(Document.number)
+        ).all()
+        clients = session.execute(
+            select(Client.code, Client.name).order_by(Client.code)
+        ).all()
+        tasks = session.execute(select(ClientTask.id, ClientTask.state)).all()
+        return [*documents, *clients, *tasks]
+
+
+def add_ready_task(factory: sessionmaker[Session], period: str, code: str) -> int:
+    with factory.begin() as session:
+        run = Run(
+            period=period,
+            planned_start=date(2026, 11, 3),
+            planned_end=date(2026, 11, 10),
+            state=RunState.GENERATED,
+        )
+        client = session.scalars(select(Client).where(Client.code == code)).one()
+        session.add(run)
+        session.flush()
+        task = ClientTask(run_id=run.id, client_id=client.id, state=TaskState.READY)
+        session.add(task)
+        session.flush()
+        return task.id
+
+
+def test_documents_csv_stores_rows(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path, ROWS, bom="\ufeff")
+
+    report = import_documents_csv(factory, path, zone=VILNIUS, actor=ACTOR)
+
+    assert (report.created, report.updated, report.unchanged) == (4, 0, 0)
+    assert report.clients_created == 2
+    documents = stored(factory)
+    first = documents["PRK-1"]
+    assert (first.net, first.vat, first.gross) == (
+        Decimal("100.00"),
+        Decimal("21.00"),
+        Decimal("121.00"),
+    )
+    assert [(line.vat_rate, line.net, line.vat) for line in first.lines] == [
+        (Decimal("21"), Decimal("100.00"), Decimal("21.00"))
+    ]
+    assert first.client.name == "Ąžuolų baldai UAB"
+    assert documents["PRK-2"].client.name == "Šilelio ūkis, MB"
+    assert documents["PRK-2"].lines[0].vat_rate == Decimal("9")
+    credit = documents["GRZ-1"]
+    assert credit.type == DocumentType.CREDIT_NOTE
+    assert (credit.net, credit.vat, credit.gross) == (
+        Decimal("-20.00"),
+        Decimal("-4.20"),
+        Decimal("-24.20"),
+    )
+    draft = documents["PRK-3"]
+    assert draft.status == DocumentStatus.DRAFT
+    assert draft.currency == "USD"
+    assert draft.lines[0].vat_rate == Decimal(0)
+
+
+def test_documents_csv_keeps_amounts_as_issued(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    row = "PRK-9,K-1,Ąžuolas,2026-10-05,invoice,100.00,21.00,121.01,EUR,21,posted"
+
+    import_documents_csv(factory, write_csv(tmp_path, [row]), zone=VILNIUS, actor=ACTOR)
+
+    assert stored(factory)["PRK-9"].gross == Decimal("121.01")
+
+
+def test_documents_csv_reimport_changes_nothing(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path, ROWS)
+    import_documents_csv(factory, path, zone=VILNIUS, actor=ACTOR)
+    before = rows_of(factory)
+
+    report = import_documents_csv(factory, path, zone=VILNIUS, actor=ACTOR)
+
+    assert (report.created, report.updated, report.unchanged) == (0, 0, 4)
+    assert rows_of(factory) == before
+
+
+def test_documents_csv_posting_a_draft_marks_task_stale(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    import_documents_csv(factory, write_csv(tmp_path, ROWS), zone=VILNIUS, actor=ACTOR)
+    task_id = add_ready_task(factory, "2026-10", "K-1")
+    posted = [*ROWS[:3], ROWS[3].replace(",draft", ",posted")]
+
+    report = import_documents_csv(
+        factory, write_csv(tmp_path, posted), zone=VILNIUS, actor=ACTOR
+    )
+
+    assert report.updated == 1
+    assert report.stale_tasks == [("2026-10", "K-1")]
+    with factory() as session:
+        task = session.get_one(ClientTask, task_id)
+    assert task.state == TaskState.STALE
+    assert task.stale_reason == (
+        "invoice PRK-3 changed after the PDF was made; generate the month again"
+    )
+
+
+def test_documents_csv_draft_changes_mark_nothing(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    import_documents_csv(factory, write_csv(tmp_path, ROWS), zone=VILNIUS, actor=ACTOR)
+    task_id = add_ready_task(factory, "2026-10", "K-1")
+    changed = [
+        *ROWS[:3],
+        ROWS[3].replace("10.00,0.00,10.00", "12.00,0.00,12.00"),
+        "PRK-4,K-1,Ąžuolų baldai UAB,2026-10-22,invoice,1.00,0.21,1.21,EUR,21,draft",
+    ]
+
+    report = import_documents_csv(
+        factory, write_csv(tmp_path, changed), zone=VILNIUS, actor=ACTOR
+    )
+
+    assert (report.created, report.updated) == (1, 1)
+    assert report.stale_tasks == []
+    with factory() as session:
+        assert session.get_one(ClientTask, task_id).state == TaskState.READY
+
+
+@pytest.fixture(params=["UTC", "Pacific/Kiritimati"], ids=["tz-utc", "tz-plus14"])
+def server_zone(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run the test with the process's own time zone set to another zone."""
+    previous = os.environ.get("TZ")
+    os.environ["TZ"] = request.param
+    time.tzset()
+    yield request.param
+    if previous is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = previous
+    time.tzset()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-10-31T23:30:00+00:00", date(2026, 11, 1)),
+        ("2026-10-31T20:59:59Z", date(2026, 10, 31)),
+        ("2026-10-31T21:00:00-00:00", date(2026, 10, 31)),
+        ("2026-11-01T00:30:00+02:00", date(2026, 11, 1)),
+        ("2026-03-29T00:30:00+00:00", date(2026, 3, 29)),
+        ("2026-10-31", date(2026, 10, 31)),
+    ],
+    ids=[
+        "utc-late-evening",
+        "z-suffix",
+        "before-midnight",
+        "local-offset",
+        "dst-start",
+        "plain",
+    ],
+)
+def test_documents_csv_date_is_in_company_zone(
+    factory: sessionmaker[Session],
+    tmp_path: Path,
+    server_zone: str,
+    text: str,
+    expected: date,
+) -> None:
+    row = f"PRK-1,K-1,Ąžuolas,{text},invoice,1.00,0.21,1.21,EUR,21,posted"
+
+    import_documents_csv(factory, write_csv(tmp_path, [row]), zone=VILNIUS, actor=ACTOR)
+
+    assert time.tzname[0] != "EET"
+    assert stored(factory)["PRK-1"].date == expected
+
+
+# Each case: the spoiled row, the column named and the value shown.
+BAD_ROWS = {
+    "unquoted-comma": (
+        "PRK-5,K-1,A,2026-10-05,invoice,12,50,0.00,12.50,EUR,21,posted",
+        "row",
+    ),
+    "comma-amount": (
+        'PRK-5,K-1,A,2026-10-05,invoice,"12,50",0.00,12.50,EUR,21,posted',
+        "net",
+    ),
+    "text-amount": (
+        "PRK-5,K-1,A,2026-10-05,invoice,abc,0.00,1.00,EUR,21,posted",
+        "net",
+    ),
+    "three-decimals": ("PRK-5,K-1,A,2026-10-05,invoice,1.005,0,1,EUR,21,posted", "net"),
+    "bad-type": ("PRK-5,K-1,A,2026-10-05,waybill,1.00,0.00,1.00,EUR,21,posted", "type"),
+    "bad-status": (
+        "PRK-5,K-1,A,2026-10-05,invoice,1.00,0.00,1.00,EUR,21,open",
+        "status",
+    ),
+    "naive-time": (
+        "PRK-5,K-1,A,2026-10-05T10:00,invoice,1.00,0,1.00,EUR,21,posted",
+        "date",
+    ),
+    "bad-date": ("PRK-5,K-1,A,05.10.2026,invoice,1.00,0.00,1.00,EUR,21,posted", "date"),
+    "bad-currency": (
+        "PRK-5,K-1,A,2026-10-05,invoice,1.00,0.00,1.00,eur,21,posted",
+        "currency",
+    ),
+    "bad-rate": (
+        "PRK-5,K-1,A,2026-10-05,invoice,1.00,0.21,1.21,EUR,21%,posted",
+        "vat_rate",
+    ),
+    "rate-missing": (
+        "PRK-5,K-1,A,2026-10-05,invoice,1.00,0.21,1.21,EUR,,posted",
+        "vat_rate",
+    ),
+    "no-number": (",K-1,A,2026-10-05,invoice,1.00,0.21,1.21,EUR,21,posted", "number"),
+    "unknown-nameless": (
+        "PRK-5,K-9,,2026-10-05,invoice,1.00,0.21,1.21,EUR,21,posted",
+        "client name",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_ROWS), ids=list(BAD_ROWS))
+def test_documents_csv_bad_row_is_rejected_whole(
+    factory: sessionmaker[Session], tmp_path: Path, case: str
+) -> None:
+    import_documents_csv(factory, write_csv(tmp_path, ROWS), zone=VILNIUS, actor=ACTOR)
+    before = rows_of(factory)
+    changed = [ROWS[0].replace("100.00", "90.00"), BAD_ROWS[case][0]]
+
+    with pytest.raises(ImportRejectedError) as raised:
+        import_documents_csv(
+            factory, write_csv(tmp_path, changed), zone=VILNIUS, actor=ACTOR
+        )
+
+    [problem] = raised.value.problems
+    assert problem.file == "documents.csv"
+    assert problem.location == "line 3"
+    assert problem.field == BAD_ROWS[case][1]
+    assert "line 3" in str(raised.value)
+    assert rows_of(factory) == before
+
+
+def test_documents_csv_lists_every_problem(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    rows = [
+        "PRK-1,K-1,A,2026-13-01,invoice,1.00,x,1.00,EUR,21,posted",
+        "",
+        'PRK-2,K-1,"A, with\nnewline",2026-10-01,note,1.00,0.00,1.00,EUR,21,posted',
+        "PRK-1,K-1,A,2026-10-01,invoice,1.00,0.21,1.21,EUR,21,posted",
+        "PRK-1,K-1,A,2026-10-02,invoice,1.00,0.21,1.21,EUR,21,posted",
+    ]
+
+    with pytest.raises(ImportRejectedError) as raised:
+        import_documents_csv(
+            factory, write_csv(tmp_path, rows), zone=VILNIUS, actor=ACTOR
+        )
+
+    found = [(problem.location, problem.field) for problem in raised.value.problems]
+    assert found == [
+        ("line 2", "date"),
+        ("line 2", "vat"),
+        ("line 4", "type"),
+        ("line 7", "number"),
+    ]
+    assert "also on line 6" in raised.value.problems[-1].expected
+    assert rows_of(factory) == []
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (HEADER.replace(",vat_rate", ""), "missing columns: 'vat_rate'"),
+        (HEADER + ",note", "unknown columns: 'note'"),
+        (HEADER.replace("client_name", "name"), "missing columns: 'client_name'"),
+    ],
+    ids=["missing", "unknown", "renamed"],
+)
+def test_documents_csv_bad_header_is_rejected(
+    factory: sessionmaker[Session], tmp_path: Path, header: str, expected: str
+) -> None:
+    path = write_csv(tmp_path, ROWS, header=header)
+
+    with pytest.raises(ImportRejectedError) as raised:
+        import_documents_csv(factory, path, zone=VILNIUS, actor=ACTOR)
+
+    assert raised.value.problems[0].location == "line 1"
+    assert expected in str(raised.value)
+    assert rows_of(factory) == []
+
+
+def test_documents_csv_rejects_other_encodings(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = tmp_path / "documents.csv"
+    path.write_bytes("\n".join([HEADER, ROWS[1]]).encode("cp1257"))
+
+    with pytest.raises(ImportRejectedError) as raised:
+        import_documents_csv(factory, path, zone=VILNIUS, actor=ACTOR)
+
+    assert raised.value.problems[0].location == "line 2"
+    assert "UTF-8" in raised.value.problems[0].expected
