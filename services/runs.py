@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from services import audit
+from services.delivery import delivery_counts
 from services.errors import InvalidStateError, NotFoundError
 from services.letters import render_letter
 from services.models import (
@@ -569,7 +570,7 @@ def run_status(factory: sessionmaker[Session], period: Period) -> RunStatus:
         tasks=tasks,
         excluded=excluded,
         actions=actions,
-        delivery=_delivery_counts(tasks),
+        delivery=delivery_counts(factory, period),
     )
 
 
@@ -594,21 +595,6 @@ def _excluded_clients(
         ExcludedClient(client.code, client.name, client.exclude_reason, count)
         for client, count in rows
     ]
-
-
-def _delivery_counts(tasks: list[TaskView]) -> dict[str, int]:
-    """Count sent e-mails by what SendGrid reported: delivered, bounced or waiting."""
-    counts = {"delivered": 0, "bounced": 0, "waiting": 0}
-    for task in tasks:
-        if task.state is not TaskState.SENT:
-            continue
-        if task.delivery_status == "delivered":
-            counts["delivered"] += 1
-        elif task.delivery_status in {"bounce", "dropped", "blocked"}:
-            counts["bounced"] += 1
-        else:
-            counts["waiting"] += 1
-    return counts
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
