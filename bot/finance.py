@@ -15,7 +15,7 @@ GROUP_CACHE_SECONDS = 60.0
 
 
 class FinanceTeam:
-    """Answers whether a Slack user is in the finance team.
+    """The finance team: decides whether a Slack user may change anything.
 
     The user group's members are fetched with usergroups.users.list and kept
     for `cache_seconds`. When the fetch fails the last known members are used,

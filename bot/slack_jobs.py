@@ -21,7 +21,6 @@ from bot.slack_messages import SlackMessages, Throttle
 from services import jobs
 from services.errors import InvoiceListsError
 from services.mail import make_backend, sender_from_settings
-from services.models import TaskState
 from services.periods import Period
 from services.runs import RunStatus, generate_run
 from services.sending import SendResult, send_run
@@ -208,7 +207,3 @@ def _progress(
             messages.post_run(period, note=f"{verb} {done} of {total} clients…")
 
     return report
-
-
-def is_final(state: TaskState) -> bool:
-    return state in {TaskState.SENT, TaskState.SKIPPED}

@@ -63,6 +63,10 @@ def slow_database(slack_app: SlackApp) -> Iterator[None]:
     yield
     # Removing the listener while other threads run statements would race.
     slow.clear()
+    # Let the work that runs after each acknowledgement finish before the
+    # database goes away, so that no connection is left open.
+    _stop_worker(slack_app)
+    time.sleep(2.0)
 
 
 def _stop_worker(app: SlackApp) -> None:
