@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -16,7 +16,15 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from services import audit
 from services.delivery import delivery_counts
 from services.errors import InvalidStateError, NotFoundError
-from services.letters import render_letter
+from services.generation import (
+    Rendered,
+    RenderJob,
+    RenderQueue,
+    insert_tasks,
+    new_task_view,
+    renderer,
+    worker_count,
+)
 from services.models import (
     FINAL_STATES,
     UNSENT_STATES,
@@ -29,12 +37,10 @@ from services.models import (
     TaskState,
     utcnow,
 )
-from services.pdf import attachment_filename, render_statement_pdf
 from services.periods import Period, add_months
 from services.progress import Progress, no_progress
 from services.statements import (
     Company,
-    Statement,
     build_statement,
     documents_fingerprint,
     recipient_of,
@@ -210,12 +216,15 @@ def generate_run(
     actor: str,
     sender_name: str = "",
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> GenerateReport:
     """Create client tasks for clients that have none, and rebuild stale ones.
 
     A client gets a task when it has posted documents dated in the period and
     is not excluded. Existing tasks stay as they are unless marked stale. The
     next month's monthly task is created with its dates moved by one month.
+    PDFs are rendered by `workers` processes; None chooses one per core for a
+    large month and none (this process) for a small one.
     """
     report_progress = progress or no_progress
     report = GenerateReport(period=str(period))
@@ -253,25 +262,26 @@ def generate_run(
     _skip_vanished(factory, vanished, period=str(period), actor=actor)
 
     total = len(todo)
-    done = 0
     report_progress(0, total, "")
-    for batch in _chunks(todo, BATCH_SIZE):
-        documents = _load_documents(factory, batch, period)
-        for client_id in batch:
-            client = clients[client_id]
-            _generate_one(
-                factory,
-                run_id=run_id,
-                period=period,
-                client=client,
-                documents=documents.get(client_id, []),
-                existing=tasks.get(client_id),
-                company=company,
-                sender_name=sender_name or company.name,
-                report=report,
-            )
-            done += 1
-            report_progress(done, total, client.name)
+    store = _TaskStore(factory, run_id, str(period), report, report_progress, total)
+    count = worker_count(total, workers)
+    with renderer(count) as pool:
+        queue = RenderQueue(pool, sender_name or company.name, store.save, count)
+        for batch in _chunks(todo, BATCH_SIZE):
+            documents = _load_documents(factory, batch, period)
+            jobs = [
+                _render_job(
+                    company,
+                    period,
+                    clients[client_id],
+                    documents.get(client_id, []),
+                    tasks.get(client_id),
+                    report,
+                )
+                for client_id in batch
+            ]
+            queue.put([job for job in jobs if job is not None])
+        queue.drain()
 
     _finish_generation(factory, run_id, period=period, actor=actor, report=report)
     logger.info("%s", report.summary_line())
@@ -326,72 +336,90 @@ def _load_documents(
     return grouped
 
 
-def _generate_one(
-    factory: sessionmaker[Session],
-    *,
-    run_id: int,
+def _render_job(
+    company: Company,
     period: Period,
     client: Client,
     documents: list[Document],
     existing: tuple[int, TaskState] | None,
-    company: Company,
-    sender_name: str,
     report: GenerateReport,
-) -> None:
-    """Render and store one client's task; an error skips only this client."""
+) -> RenderJob | None:
+    """Build one client's statement; an error skips only this client."""
     try:
         statement = build_statement(company, recipient_of(client), period, documents)
-        fields = _task_fields(statement, client, documents, sender_name)
+        fingerprint = documents_fingerprint(documents)
     except Exception as error:
-        logger.exception("Could not render the statement of client %s", client.code)
+        logger.exception("Could not build the statement of client %s", client.code)
         report.failed.append((client.code, f"{type(error).__name__}: {error}"))
-        return
+        return None
+    return RenderJob(
+        client_id=client.id,
+        client_code=client.code,
+        client_name=client.name,
+        statement=statement,
+        recipients=tuple(client.email_addresses),
+        documents_fingerprint=fingerprint,
+        task_id=existing[0] if existing else None,
+    )
 
-    try:
-        with factory() as session, session.begin():
-            if existing is None:
-                task = ClientTask(run_id=run_id, client_id=client.id, **fields)
-                session.add(task)
-                session.flush()
+
+@dataclass
+class _TaskStore:
+    """Store rendered tasks: new ones in one INSERT per batch, rebuilt ones each."""
+
+    factory: sessionmaker[Session]
+    run_id: int
+    period: str
+    report: GenerateReport
+    progress: Progress
+    total: int
+    done: int = 0
+
+    def save(self, rendered: list[Rendered]) -> None:
+        new = [item for item in rendered if item.fields and item.job.task_id is None]
+        ids = insert_tasks(self.factory, self.run_id, new)
+        for item in rendered:
+            job = item.job
+            if item.fields is None:
+                logger.error(
+                    "Could not render the statement of client %s: %s",
+                    job.client_code,
+                    item.error,
+                )
+                self.report.failed.append((job.client_code, item.error))
+            elif job.task_id is None and ids is not None:
+                view = new_task_view(ids[job.client_id], self.period, job, item.fields)
+                self.report.created.append(view)
             else:
-                task = session.get_one(ClientTask, existing[0])
-                if task.state is not TaskState.STALE:
-                    report.existing += 1
-                    return
+                self._store_one(job, item.fields)
+            self.done += 1
+            self.progress(self.done, self.total, job.client_name)
+
+    def _store_one(self, job: RenderJob, fields: dict[str, Any]) -> None:
+        """Insert or rebuild one task, for stale tasks and after a conflict."""
+        report = self.report
+        try:
+            with self.factory() as session, session.begin():
+                if job.task_id is None:
+                    task = ClientTask(run_id=self.run_id, client_id=job.client_id)
+                    session.add(task)
+                else:
+                    task = session.get_one(ClientTask, job.task_id)
+                    if task.state is not TaskState.STALE:
+                        report.existing += 1
+                        return
+                    task.stale_reason = ""
+                    task.failure_reason = ""
                 for name, value in fields.items():
                     setattr(task, name, value)
-                task.stale_reason = ""
-                task.failure_reason = ""
                 session.flush()
-            view = task_view(task, str(period), client.code, client.name)
-    except IntegrityError:
-        # Another process created this client's task between our read and write.
-        report.existing += 1
-        return
+                view = task_view(task, self.period, job.client_code, job.client_name)
+        except IntegrityError:
+            # Another process created this client's task between our read and write.
+            report.existing += 1
+            return
 
-    (report.created if existing is None else report.regenerated).append(view)
-
-
-def _task_fields(
-    statement: Statement,
-    client: Client,
-    documents: Sequence[Document],
-    sender_name: str,
-) -> dict[str, Any]:
-    letter = render_letter(statement, sender_name=sender_name)
-    recipients = client.email_addresses
-    return {
-        "state": TaskState.READY if recipients else TaskState.MISSING_EMAIL,
-        "recipients": recipients,
-        "subject": letter.subject,
-        "letter": letter.body,
-        "pdf": render_statement_pdf(statement),
-        "pdf_filename": attachment_filename(statement),
-        "document_count": statement.document_count,
-        "totals": statement.gross_by_currency(),
-        "documents_fingerprint": documents_fingerprint(documents),
-        "generated_at": utcnow(),
-    }
+        (report.created if job.task_id is None else report.regenerated).append(view)
 
 
 def _skip_vanished(
