@@ -233,6 +233,7 @@ def run_send(month: Period, client_code: str | None, force: bool) -> None:
                 client_code=client_code,
                 force=force,
                 progress=progress,
+                max_attempts=context.settings.sendgrid_max_attempts,
             )
     stdout.print(report.summary_line())
     if report.failed or report.unknown:
