@@ -238,12 +238,12 @@ def _insert_documents(
     rows = [
         _document_row(document, client_ids) | {"created_at": now} for document in batch
     ]
-    session.execute(insert(Document), rows)
-    # RETURNING in a bulk INSERT kept in parameter order runs one statement per
-    # row on SQLite, so the new ids are read back by number instead.
-    numbers = [document.number for document in batch]
-    query = select(Document.number, Document.id).where(Document.number.in_(numbers))
-    ids: dict[str, int] = dict(session.execute(query).all())
+    # The ids come back by number because RETURNING kept in parameter order
+    # runs one statement per row on SQLite, and a SELECT of the new rows by
+    # number can fall back to a sequential scan on PostgreSQL inside the
+    # transaction that filled the table.
+    statement = insert(Document).returning(Document.number, Document.id)
+    ids: dict[str, int] = dict(session.execute(statement, rows).all())
     lines = [
         row for document in batch for row in _line_rows(ids[document.number], document)
     ]
