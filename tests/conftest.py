@@ -41,8 +41,8 @@ def postgres_database() -> Iterator[str]:
     name = f"invoice_lists_test_{uuid.uuid4().hex[:12]}"
     with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(POSTGRES_URL).set(database=name).render_as_string(
-        hide_password=False
+    url = (
+        make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
     )
     engine = make_engine(url)
     upgrade(engine)
@@ -56,9 +56,7 @@ def postgres_database() -> Iterator[str]:
 
 
 def _empty_postgres(engine: Engine) -> None:
-    tables = ", ".join(
-        f'"{table.name}"' for table in Base.metadata.sorted_tables
-    )
+    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
     with engine.begin() as connection:
         connection.execute(
             text(f"TRUNCATE {tables}, apscheduler_jobs RESTART IDENTITY CASCADE")
