@@ -11,8 +11,9 @@ its own fontTools object to subset.
 A statement with a character outside `REPERTOIRE` (Cyrillic, Greek, ...) gets
 the full font files through `FPDF.add_font`, which is slower but prints them.
 
-NOTE: `FPDF.output` still subsets both fonts and writes a 128 KiB CIDToGIDMap
-for each (fpdf2 2.8.9), and that remains the largest part of a PDF's time.
+`FPDF.output` of fpdf2 2.8.9 subsets both fonts again for every PDF and
+builds a 128 KiB CIDToGIDMap for each, so statements are written by
+`services.pdf.output.StatementOutputProducer`, which keeps those subsets.
 """
 
 from __future__ import annotations
@@ -70,6 +71,19 @@ def add_statement_fonts(pdf: FPDF, texts: Iterable[str]) -> None:
         pdf.add_font(FAMILY, style, FONTS_DIR / filename)
 
 
+def statement_faces() -> list[_Face]:
+    """Return the cut regular and bold faces, preparing them on first use."""
+    return list(_faces().values())
+
+
+def statement_tables(font: TTFFont) -> bytes | None:
+    """Return the pickled cut font that `font` was copied from, else None."""
+    for face in _faces().values():
+        if font.ttfont is face.template.ttfont:
+            return face.tables
+    return None
+
+
 @functools.cache
 def _faces() -> dict[str, _Face]:
     faces = {}
@@ -116,16 +130,16 @@ def _decompiled(data: bytes) -> bytes:
 def _copy_for(pdf: FPDF, face: _Face) -> TTFFont:
     """Copy the parsed font for one PDF, with that PDF's own mutable state.
 
-    `FPDF.output` subsets `ttfont` in place and closes it, stores the PDF's
-    object ids in `desc`, and reads the glyphs used from `subset`, so those
-    are fresh for every PDF. The cmap, widths and glyph ids are only read and
-    stay shared. This follows the attributes of fpdf2 2.8's `TTFFont`.
+    `FPDF.output` stores the PDF's object ids in `desc` and reads the glyphs
+    used from `subset`, so those are fresh for every PDF. The cmap, widths,
+    glyph ids and the fontTools font are only read and stay shared. This
+    follows the attributes of fpdf2 2.8's `TTFFont`.
     """
     font = copy.copy(face.template)
     font.i = len(pdf.fonts) + 1
-    # Bounding boxes are kept from the full font, which encloses any subset;
-    # recomputing them made fontTools decompile every glyph on each output.
-    font.ttfont = pickle.loads(face.tables)  # noqa: S301 - pickled by _decompiled
+    # The fontTools font stays shared, because `StatementOutputProducer`
+    # subsets a cached copy of `face.tables` and never this object.
+    font.ttfont = face.template.ttfont
 
     font.desc = copy.copy(face.template.desc)
     font.missing_glyphs = []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from fpdf import FPDF
 from fpdf.enums import Align, XPos, YPos
@@ -24,6 +25,7 @@ from services.formatting import (
 )
 from services.pdf.fonts import FAMILY, add_statement_fonts
 from services.pdf.labels import Labels, labels_for
+from services.pdf.output import StatementOutputProducer
 from services.statements import CurrencyTotal, Statement
 
 PAGE_WIDTH = 210.0
@@ -67,6 +69,11 @@ class StatementDocument(FPDF):
         self.set_margins(MARGIN, MARGIN, MARGIN)
         self.set_auto_page_break(auto=False)
         self.c_margin = PADDING
+
+    def output(self, *args: Any, **kwargs: Any) -> Any:
+        """Write the PDF with the statement fonts' cached subsets."""
+        kwargs.setdefault("output_producer_class", StatementOutputProducer)
+        return super().output(*args, **kwargs)
 
     def footer(self) -> None:
         self.set_xy(MARGIN, PAGE_HEIGHT - MARGIN)
