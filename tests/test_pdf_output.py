@@ -19,7 +19,9 @@ def _stable(pdf: bytes) -> bytes:
 
 
 def test_cached_subsets_keep_each_pdfs_letters() -> None:
-    names = ["UAB „Ąžuolų čiužiniai“", "MB Quick Wax", "IĮ „Ūla ir Žemyna“"]
+    # Latvian ī and ā are outside the common characters, so that PDF gets an
+    # exact subset while the others share the common one.
+    names = ["UAB „Ąžuolų čiužiniai“", "SIA Rīgas Tirdzniecība", "MB Quick Wax"]
     statements = [make_statement(3, name=name) for name in names]
 
     first = [render_statement_pdf(statement) for statement in statements]
