@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 
 from bot.console import UserError, configure_logging, progress_bar, stderr, stdout
 from bot.context import AppContext, build_context
-from bot.settings import Settings, load_settings
+from bot.settings import load_settings
 from services import runs
 from services.audit import cli_actor
 from services.errors import InvoiceListsError
@@ -188,17 +188,15 @@ def run_create(month: Period, start: date, end: date) -> None:
 @reports_errors
 def run_generate(month: Period) -> None:
     """Create client tasks with letters and PDFs for clients that have none."""
-    with app_context() as context:
-        _require_company(context.settings)
-        with progress_bar("Generating") as progress:
-            report = runs.generate_run(
-                context.factory,
-                month,
-                company=context.company,
-                actor=cli_actor(),
-                sender_name=context.settings.mail_from_name,
-                progress=progress,
-            )
+    with app_context() as context, progress_bar("Generating") as progress:
+        report = runs.generate_run(
+            context.factory,
+            month,
+            company=context.company,
+            actor=cli_actor(),
+            sender_name=context.settings.mail_from_name,
+            progress=progress,
+        )
     stdout.print(report.summary_line())
     for code, reason in report.failed:
         stderr.print(f"Client {code} was not generated: {reason}")
@@ -397,10 +395,3 @@ def scheduler() -> None:
 
     with app_context() as context:
         run_scheduler(context)
-
-
-def _require_company(settings: Settings) -> None:
-    """Require the sender details that every statement prints."""
-    settings.require(
-        "company_name", "company_code", "company_vat_code", "company_address"
-    )

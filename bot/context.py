@@ -20,6 +20,10 @@ class AppContext:
 
     @property
     def company(self) -> Company:
+        """The sender printed on every statement; all four COMPANY_* are required."""
+        self.settings.require(
+            "company_name", "company_code", "company_vat_code", "company_address"
+        )
         return Company(
             name=self.settings.company_name,
             code=self.settings.company_code,

@@ -64,6 +64,7 @@ class SlackJobs:
             period,
             company=self.context.company,
             actor=job.payload["actor"],
+            sender_name=self.context.settings.mail_from_name,
             progress=progress,
         )
 
@@ -111,6 +112,7 @@ class SlackJobs:
                 client_code=client_code,
                 force=bool(payload.get("force")),
                 progress=progress,
+                max_attempts=settings.sendgrid_max_attempts,
             )
         except InvoiceListsError as error:
             self._tell(payload, f"Could not send: {error}")
