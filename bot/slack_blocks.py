@@ -191,25 +191,49 @@ def counts_text(counts: dict[str, int]) -> str:
 def run_actions(run: RunView) -> list[Block]:
     if run.state is RunState.COMPLETE:
         return []
-    value = {"period": run.period}
-    actions = [button("Generate", GENERATE, value, style="primary")]
-    if run.counts.get(TaskState.READY.value, 0):
-        ready = run.counts[TaskState.READY.value]
-        actions.append(
-            button(
-                "Send all",
-                SEND_ALL,
-                value,
-                style="danger",
-                confirm=confirmation(
-                    f"Send {run.period}?",
-                    f"This e-mails the statement to {ready} clients that are "
-                    "ready. It cannot be undone.",
-                    "Send all",
-                ),
-            )
-        )
+    actions = [button("Generate", GENERATE, {"period": run.period}, style="primary")]
+    send_all = send_all_button(run)
+    if send_all is not None:
+        actions.append(send_all)
     return actions
+
+
+def send_all_button(run: RunView) -> Block | None:
+    """Build Send all with its confirmation dialog, or None when no task is ready."""
+    ready = run.counts.get(TaskState.READY.value, 0)
+    if run.state is RunState.COMPLETE or not ready:
+        return None
+    return button(
+        "Send all",
+        SEND_ALL,
+        {"period": run.period},
+        style="danger",
+        confirm=confirmation(
+            f"Send {run.period}?",
+            f"This e-mails the statement to {ready} clients that are "
+            "ready. It cannot be undone.",
+            "Send all",
+        ),
+    )
+
+
+def send_prompt_blocks(status: RunStatus) -> list[Block]:
+    """Build the reply to `/invoices send`: the summary and Send all, if any."""
+    blocks = run_blocks(status)
+    blocks = [block for block in blocks if block["type"] != "actions"]
+    send_all = send_all_button(status.run)
+    if send_all is None:
+        blocks.append(context(f"No client task of {status.run.period} is ready."))
+    else:
+        blocks.append({"type": "actions", "elements": [send_all]})
+    return blocks
+
+
+def send_prompt_text(run: RunView) -> str:
+    ready = run.counts.get(TaskState.READY.value, 0)
+    if send_all_button(run) is None:
+        return f"No client task of {run.period} is ready to send."
+    return f"{ready} clients of {run.period} are ready; Send all sends them."
 
 
 def run_fallback_text(run: RunView) -> str:
@@ -341,6 +365,27 @@ def send_report_text(period: str, summary: str, problems: Sequence[str]) -> str:
     return shorten("\n".join(lines), MAX_TEXT)
 
 
+def preview_text(task: TaskView, link: str) -> str:
+    """Say that the client's PDF is in the month's thread, and link its message."""
+    name = escape(shorten(task.client_name, MAX_NAME))
+    state = STATE_LABELS.get(task.state, task.state.value)
+    text = (
+        f"The PDF of *{name}* ({escape(task.client_code)}, {state}) is in the "
+        "month's thread."
+    )
+    if link:
+        text += f" <{link}|Open the client's message>"
+    return text
+
+
+def no_task_text(client_code: str, period: str) -> str:
+    return (
+        f"{escape(client_code)} has no client task for {period}, so there is no "
+        "PDF to preview. A client gets a task when Generate finds its posted "
+        "documents in the month and it is not excluded."
+    )
+
+
 def refusal_text() -> str:
     return (
         "Only the finance team may do this. Ask a member of FINANCE_USERS or "
@@ -353,7 +398,7 @@ HELP_TEXT = """*`/invoices` commands*
 • `status [MONTH]`: the month's state, clients and recent actions
 • `new`: create a monthly task (month and planned dates)
 • `generate [MONTH]`: create the client tasks and post them in the thread
-• `send [MONTH]`: send every ready client task
+• `send [MONTH]`: the month's summary with Send all, which asks to confirm
 • `preview CLIENT [MONTH]`: show a client's PDF
 • `email CLIENT ADDRESS[;ADDRESS...]`: set a client's e-mail addresses
 • `exclude CLIENT [REASON]` and `include CLIENT`: leave a client out or back in

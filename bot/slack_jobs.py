@@ -142,35 +142,47 @@ class SlackJobs:
         return status
 
     def preview(self, job: jobs.JobView, stopping: Callable[[], bool]) -> None:
+        """Reply privately with a link to the client's message, uploading a missing PDF.
+
+        The PDF goes to the month's thread once, because a later preview finds
+        `slack_file_id` set and only links the message.
+        """
         payload = job.payload
         period = Period.parse(payload["period"])
-        status = self.messages.status(period)
-        task = next(
-            (item for item in status.tasks if item.client_code == payload["client"]),
-            None,
-        )
+        code = str(payload["client"])
+        try:
+            status = self.messages.status(period)
+        except InvoiceListsError as error:
+            self._tell(payload, f"Could not preview {code}: {error}")
+            return
+        task = next((item for item in status.tasks if item.client_code == code), None)
         if task is None:
-            self._tell(payload, f"Client {payload['client']} has no task for {period}.")
+            self._tell(payload, slack_blocks.no_task_text(code, str(period)))
             return
         run = status.run
         if not run.slack_ts:
-            self._tell(payload, f"{period} has no message in the channel yet.")
+            self._tell(
+                payload,
+                f"{period} has no message in the channel yet, so the PDF of "
+                f"{code} has nowhere to go. Generate the month first.",
+            )
             return
 
+        # NOTE: a worker runs one job at a time, so two clicks upload once; two
+        # worker processes previewing the same client at once could both upload.
         if not task.slack_file_id:
             uploaded = self.messages.upload_pdf(
                 task, channel=run.slack_channel, thread=run.slack_ts
             )
             if not uploaded:
                 self._tell(
-                    payload, f"The PDF of {task.client_code} could not be uploaded."
+                    payload,
+                    f"The PDF of {code} could not be uploaded; try Preview again "
+                    "in a minute.",
                 )
                 return
         link = self._permalink(run.slack_channel, task.slack_ts or run.slack_ts)
-        name = slack_blocks.escape(slack_blocks.shorten(task.client_name, 150))
-        where = f"<{link}|the month's thread>" if link else "the month's thread"
-        state = slack_blocks.STATE_LABELS.get(task.state, task.state.value)
-        self._tell(payload, f"The PDF of *{name}* ({state}) is in {where}.")
+        self._tell(payload, slack_blocks.preview_text(task, link))
 
     def _permalink(self, channel: str, ts: str) -> str:
         try:

@@ -135,16 +135,18 @@ class SlackApp:
         *,
         user: str = FINANCE_USER,
         message_ts: str = "",
+        ephemeral: bool = False,
         **options: Any,
     ) -> Reply:
-        payload = {
+        """Click a button; an `ephemeral` message's payload carries no `message`."""
+        container: dict[str, Any] = {"type": "message", "message_ts": message_ts}
+        payload: dict[str, Any] = {
             "type": "block_actions",
             "team": {"id": "T0STANDIN"},
             "user": {"id": user},
             "api_app_id": "A0APP",
             "channel": {"id": CHANNEL},
-            "container": {"type": "message", "message_ts": message_ts},
-            "message": {"ts": message_ts},
+            "container": container,
             "trigger_id": f"trigger-{time.monotonic_ns()}",
             "response_url": self.slack.response_url("action"),
             "actions": [
@@ -157,6 +159,10 @@ class SlackApp:
                 }
             ],
         }
+        if ephemeral:
+            container.update(channel_id=CHANNEL, is_ephemeral=True)
+        else:
+            payload["message"] = {"ts": message_ts}
         return self.interaction(payload, **options)
 
     def submit_view(
@@ -383,7 +389,9 @@ def slack_app(
     )
     app = create_app(slack_context, client=client, wake_worker=worker.wake)
     server = make_http_server(WebApp(slack_context, app), 0, host="127.0.0.1")
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
 

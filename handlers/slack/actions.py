@@ -6,7 +6,7 @@ import json
 import logging
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -45,7 +45,8 @@ def register(app: App, runtime: SlackRuntime) -> None:
                 "could not reply to %s: %s", user, error.response.get("error")
             )
 
-    def queue_send(body: dict[str, Any], client: WebClient, *, force: bool) -> None:
+    def queue_send(body: dict[str, Any], client: WebClient, *, force: bool) -> bool:
+        """Queue the sending named by the button; False when it is already queued."""
         value = _value(body)
         user, channel = _who(body)
         code = value.get("client")
@@ -63,6 +64,7 @@ def register(app: App, runtime: SlackRuntime) -> None:
         )
         if not queued.created:
             tell(client, body, f"{code or value['period']} is already being sent.")
+        return queued.created
 
     @app.action(slack_blocks.GENERATE)
     def generate(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
@@ -82,10 +84,24 @@ def register(app: App, runtime: SlackRuntime) -> None:
         if not queued.created:
             tell(client, body, f"{period} is already being generated.")
 
+    # The button is on the month's message and in the private reply to
+    # `/invoices send`. Both carry the period in their value, and the send job
+    # finds the month's thread in the database, so either message works.
     @app.action(slack_blocks.SEND_ALL)
-    def send_all(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def send_all(
+        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond
+    ) -> None:
         ack()
-        queue_send({**body, "actions": [_without_client(body)]}, client, force=False)
+        created = queue_send(
+            {**body, "actions": [_without_client(body)]}, client, force=False
+        )
+        if created and (body.get("container") or {}).get("is_ephemeral"):
+            period = _value(body)["period"]
+            respond(
+                text=f"Sending every ready client of {period}; the report goes "
+                "in the month's thread.",
+                replace_original=True,
+            )
 
     @app.action(slack_blocks.SEND)
     def send(ack: Ack, body: dict[str, Any], client: WebClient) -> None:

@@ -74,7 +74,8 @@ def register(app: App, runtime: SlackRuntime) -> None:
         try:
             handler(request)
         except InvoiceListsError as error:
-            request.reply(f"Could not {name}: {error}")
+            subject = FAILURE_SUBJECTS.get(handler, name)
+            request.reply(f"Could not {subject}: {error}")
 
 
 def _split(text: str) -> list[str]:
@@ -133,20 +134,12 @@ def generate(request: CommandRequest) -> None:
 
 
 def send(request: CommandRequest) -> None:
+    """Show the month's summary and Send all, whose confirmation guards sending."""
     period, _rest = _month_and_rest(request)
-    queued = request.runtime.enqueue(
-        slack_jobs.SEND,
-        {
-            "period": str(period),
-            "actor": request.actor,
-            "user": request.user,
-            "channel": request.channel,
-        },
-        dedup_key=slack_jobs.send_key(str(period), None),
-    )
-    verb = "Sending" if queued.created else "Already sending"
+    status = run_status(request.runtime.context.factory, period)
     request.reply(
-        f"{verb} every ready client of {period}; the report goes in the thread."
+        slack_blocks.send_prompt_text(status.run),
+        blocks=slack_blocks.send_prompt_blocks(status),
     )
 
 
@@ -220,4 +213,15 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "email": set_email,
     "exclude": exclude,
     "include": include,
+}
+
+# The object of "Could not ..." in the reply when a subcommand fails.
+FAILURE_SUBJECTS: dict[Subcommand, str] = {
+    show_status: "show the status",
+    generate: "start generating",
+    send: "prepare the sending",
+    preview: "preview the PDF",
+    set_email: "set the e-mail address",
+    exclude: "exclude the client",
+    include: "include the client",
 }

@@ -4,7 +4,8 @@ It answers the methods the app calls as Slack does: HTTP 200 with a JSON body
 whose `ok` says whether the call worked, form or JSON request bodies, and HTTP
 429 with `Retry-After` when rate limited. Messages, modals and Home tabs over the
 Block Kit limits get `invalid_blocks`. Tests can make a method fail, rate limit
-it or slow it down.
+it or slow it down. Methods that slack_sdk calls with GET (chat.getPermalink)
+take their arguments from the query string.
 """
 
 from __future__ import annotations
@@ -63,6 +64,16 @@ class Message:
     blocks: list[dict[str, Any]]
     thread_ts: str | None
     updates: int = 0
+
+
+@dataclass
+class Ephemeral:
+    """A message shown to one user only, through chat.postEphemeral."""
+
+    channel: str
+    user: str
+    text: str
+    blocks: list[dict[str, Any]]
 
 
 @dataclass
@@ -199,6 +210,7 @@ class SlackStandin:
         self.bot_token = bot_token
         self.calls: list[Call] = []
         self.messages: dict[tuple[str, str], Message] = {}
+        self.ephemerals: list[Ephemeral] = []
         self.files: dict[str, UploadedFile] = {}
         self.views: list[dict[str, Any]] = []
         self.responses: list[dict[str, Any]] = []
@@ -209,7 +221,12 @@ class SlackStandin:
         self._file_ids = itertools.count(1)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval lets `stop()` return at once instead of in 0.5 s.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+        )
 
     # Set-up and tear-down.
 
@@ -277,6 +294,10 @@ class SlackStandin:
                 for message in self.messages.values()
                 if message.channel == channel and message.thread_ts is None
             ]
+
+    def ephemerals_to(self, user: str) -> list[Ephemeral]:
+        with self._lock:
+            return [item for item in self.ephemerals if item.user == user]
 
     def shared_files(self, channel: str, thread_ts: str) -> list[UploadedFile]:
         with self._lock:
@@ -376,7 +397,31 @@ class SlackStandin:
             return problem
         if not params.get("user"):
             return {"ok": False, "error": "user_not_found"}
+        self.ephemerals.append(
+            Ephemeral(
+                params["channel"],
+                params["user"],
+                params.get("text") or "",
+                self._blocks(params),
+            )
+        )
         return {"ok": True, "message_ts": self._next_ts()}
+
+    def _chat_getPermalink(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Link a message as Slack does; a reply's link names its thread."""
+        channel = params.get("channel") or ""
+        if not any(key[0] == channel for key in self.messages):
+            return {"ok": False, "error": "channel_not_found"}
+        message = self.messages.get((channel, params.get("message_ts") or ""))
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        link = (
+            f"https://standin.slack.com/archives/{channel}/"
+            f"p{message.ts.replace('.', '')}"
+        )
+        if message.thread_ts is not None:
+            link += f"?thread_ts={message.thread_ts}&cid={channel}"
+        return {"ok": True, "channel": channel, "permalink": link}
 
     def _views_open(self, params: dict[str, Any]) -> dict[str, Any]:
         if not params.get("trigger_id"):
@@ -441,6 +486,14 @@ def _handler_for(standin: SlackStandin) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, format: str, *args: Any) -> None:
             return None
+
+        def do_GET(self) -> None:
+            path = urlsplit(self.path).path
+            headers = {key.lower(): value for key, value in self.headers.items()}
+            if path.startswith("/api/"):
+                self._api(path.removeprefix("/api/"), b"", headers)
+            else:
+                self._send(404, {"ok": False, "error": "not_found"})
 
         def do_POST(self) -> None:
             path = urlsplit(self.path).path
