@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, bindparam, func, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, load_only, sessionmaker
 
 from services import audit
 from services.db import transaction
@@ -439,12 +439,15 @@ def _current_fingerprints(
     """Digest each client's posted documents in the period, as generation does."""
     grouped: defaultdict[int, list[Document]] = defaultdict(list)
     documents = session.scalars(
-        select(Document).where(
+        select(Document)
+        .where(
             Document.client_id.in_(client_ids),
             Document.status == DocumentStatus.POSTED,
             Document.date >= period.start,
             Document.date < period.end,
         )
+        # The digest needs only these, and a month has tens of thousands.
+        .options(load_only(Document.client_id, Document.number, Document.fingerprint))
     )
     for document in documents:
         grouped[document.client_id].append(document)
@@ -643,7 +646,9 @@ def _claim_batch(
                 ClientTask.letter,
                 ClientTask.pdf,
                 ClientTask.pdf_filename,
-            ).where(ClientTask.claim_token == token)
+            )
+            # The ids let the primary key find the rows; claim_token has no index.
+            .where(ClientTask.id.in_(list(by_id)), ClientTask.claim_token == token)
         ).all()
 
         claims, refused = [], []
