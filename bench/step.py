@@ -90,18 +90,58 @@ def _children(pid: int) -> list[int]:
 
 
 class QueryCounter:
-    """Count the statements sent to the database, by their first keyword."""
+    """Count the statements sent to the database and time each distinct SELECT."""
 
     def __init__(self, engine: Engine) -> None:
         self.kinds: Counter[str] = Counter()
-        event.listen(engine, "before_cursor_execute", self._count)
+        self.selects: dict[str, list[Any]] = {}
+        self._started = 0.0
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
 
-    def _count(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def _before(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.kinds[statement.lstrip().split(None, 1)[0].upper()] += 1
+        self._started = time.perf_counter()
+
+    def _after(
+        self,
+        _conn: Any,
+        _cursor: Any,
+        statement: str,
+        parameters: Any,
+        _context: Any,
+        executemany: bool,
+    ) -> None:
+        if executemany or not statement.lstrip().upper().startswith("SELECT"):
+            return
+        elapsed = time.perf_counter() - self._started
+        entry = self.selects.setdefault(statement, [0.0, 0, parameters])
+        entry[0] += elapsed
+        entry[1] += 1
 
     @property
     def total(self) -> int:
         return sum(self.kinds.values())
+
+    def slowest_plans(self, engine: Engine, count: int = 3) -> list[dict[str, Any]]:
+        """Explain the SELECTs that took the most time in all, with their plans."""
+        ranked = sorted(self.selects.items(), key=lambda item: -item[1][0])[:count]
+        sqlite = engine.dialect.name == "sqlite"
+        prefix = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+        plans = []
+        with engine.connect() as connection:
+            for statement, (seconds, calls, parameters) in ranked:
+                rows = connection.exec_driver_sql(prefix + statement, parameters)
+                plan = [str(row[-1] if sqlite else row[0])[:200] for row in rows]
+                plans.append(
+                    {
+                        "statement": " ".join(statement.split())[:300],
+                        "calls": calls,
+                        "seconds": seconds,
+                        "plan": plan,
+                    }
+                )
+        return plans
 
 
 class ProgressSink:
@@ -114,7 +154,12 @@ class ProgressSink:
         self.updates: list[float] = []
         inner = _progress(self, Period(2026, 1), verb, lambda: False)  # type: ignore[arg-type]
 
+        self.first_call = self.last_call = 0.0
+
         def report(done: int, total: int, label: str = "") -> None:
+            self.last_call = time.monotonic()
+            if not self.calls:
+                self.first_call = self.last_call
             self.calls += 1
             inner(done, total, label)
 
@@ -271,6 +316,8 @@ def _progress_figures(sink: ProgressSink) -> dict[str, Any]:
         "progress_calls": sink.calls,
         "progress_updates": len(sink.updates),
         "max_updates_per_second": sink.max_per_second(),
+        # From the first progress call to the last: the work without the setup.
+        "progress_seconds": sink.last_call - sink.first_call,
     }
 
 
@@ -307,14 +354,17 @@ def main() -> None:
     step = STEPS[config["step"]]
 
     baseline_kib = tree_rss_kib(os.getpid())
+    before = resource.getrusage(resource.RUSAGE_SELF)
     with MemorySampler() as sampler:
         started = time.perf_counter()
         figures = _run_profiled(step, config, factory)
         seconds = time.perf_counter() - started
+    plans = queries.slowest_plans(engine)
     engine.dispose()
 
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    child_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    own, children = usage.ru_maxrss, child_usage.ru_maxrss
     figures |= {
         "step": config["step"],
         "seconds": seconds,
@@ -322,8 +372,14 @@ def main() -> None:
         "peak_mib": max(sampler.peak_kib, own) / 1024,
         "own_maxrss_mib": own / 1024,
         "child_maxrss_mib": children / 1024,
+        "cpu_seconds": usage.ru_utime
+        + usage.ru_stime
+        - before.ru_utime
+        - before.ru_stime,
+        "worker_cpu_seconds": child_usage.ru_utime + child_usage.ru_stime,
         "queries": queries.total,
         "query_kinds": dict(queries.kinds),
+        "plans": plans,
     }
     print(RESULT_PREFIX + json.dumps(figures), flush=True)
 
