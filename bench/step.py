@@ -3,7 +3,7 @@
 `python bench/step.py '{"step": "generate", ...}'` is started by bench/run.py,
 so that every step's peak memory is its own. Memory is the resident set of
 this process and its children (a process pool's workers), sampled from /proc
-every 20 ms, plus this process's own `ru_maxrss`.
+every 20 ms, and this process's own high-water mark.
 """
 
 from __future__ import annotations
@@ -67,15 +67,24 @@ def tree_rss_kib(pid: int) -> int:
     return total
 
 
-def _rss_kib(pid: int) -> int:
+def _rss_kib(pid: int, field: str = "VmRSS") -> int:
     try:
         with open(f"/proc/{pid}/status") as status:
             for line in status:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def own_peak_kib() -> int:
+    """Return this process's peak resident set since it started its program.
+
+    `ru_maxrss` would not do: Linux carries it over from the parent through
+    fork and exec, so a child of a large parent reports the parent's peak.
+    """
+    return _rss_kib(os.getpid(), "VmHWM")
 
 
 def _children(pid: int) -> list[int]:
@@ -364,14 +373,13 @@ def main() -> None:
 
     usage = resource.getrusage(resource.RUSAGE_SELF)
     child_usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    own, children = usage.ru_maxrss, child_usage.ru_maxrss
+    own = own_peak_kib()
     figures |= {
         "step": config["step"],
         "seconds": seconds,
         "baseline_mib": baseline_kib / 1024,
         "peak_mib": max(sampler.peak_kib, own) / 1024,
-        "own_maxrss_mib": own / 1024,
-        "child_maxrss_mib": children / 1024,
+        "own_peak_mib": own / 1024,
         "cpu_seconds": usage.ru_utime
         + usage.ru_stime
         - before.ru_utime
