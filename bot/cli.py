@@ -6,7 +6,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,6 +36,9 @@ def reports_errors(command: F) -> F:
             return command(*args, **kwargs)
         except InvoiceListsError as error:
             raise UserError(str(error)) from error
+        except OSError as error:
+            where = f": {error.filename}" if error.filename else ""
+            raise UserError(f"{error.strerror or error}{where}") from error
         except OperationalError as error:
             logger.debug("Database error", exc_info=True)
             raise UserError(
@@ -85,6 +88,7 @@ EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="invoice-lists")
 @click.option("-v", "--verbose", is_flag=True, help="Log every business event.")
 def main(verbose: bool) -> None:
     """Send each client the monthly list of its sales documents."""
@@ -187,7 +191,12 @@ def run_create(month: Period, start: date, end: date) -> None:
 @click.argument("month", type=MONTH)
 @reports_errors
 def run_generate(month: Period) -> None:
-    """Create client tasks with letters and PDFs for clients that have none."""
+    """Create client tasks with letters and PDFs for MONTH.
+
+    Clients with posted documents in MONTH and no task get one; tasks marked
+    stale because their documents changed are rebuilt; the others stay as they
+    are. MONTH must have ended. Next month's monthly task is created too.
+    """
     with app_context() as context, progress_bar("Generating") as progress:
         report = runs.generate_run(
             context.factory,
@@ -196,6 +205,7 @@ def run_generate(month: Period) -> None:
             actor=cli_actor(),
             sender_name=context.settings.mail_from_name,
             progress=progress,
+            today=_today(context),
         )
     stdout.print(report.summary_line())
     for code, reason in report.failed:
@@ -204,7 +214,9 @@ def run_generate(month: Period) -> None:
 
 @run_group.command("send")
 @click.argument("month", type=MONTH)
-@click.option("--client", "client_code", help="Send only this client's task.")
+@click.option(
+    "--client", "client_code", help="Send only this client's task (code or name)."
+)
 @click.option(
     "--force",
     is_flag=True,
@@ -219,6 +231,8 @@ def run_send(month: Period, client_code: str | None, force: bool) -> None:
     if force and not client_code:
         raise UserError("--force applies to one client only; add --client CODE")
     with app_context() as context:
+        if client_code:
+            client_code = _client_code(context, client_code)
         backend = make_backend(context.settings)
         sender = sender_from_settings(context.settings)
         with progress_bar("Sending") as progress:
@@ -240,14 +254,17 @@ def run_send(month: Period, client_code: str | None, force: bool) -> None:
 
 @run_group.command("skip")
 @click.argument("month", type=MONTH)
-@click.option("--client", "client_code", required=True, help="The client's code.")
+@click.option(
+    "--client", "client_code", required=True, help="The client's code or name."
+)
 @click.option("--reason", default="", help="Why the client is skipped this month.")
 @reports_errors
 def run_skip(month: Period, client_code: str, reason: str) -> None:
     """Skip one client's task so it is not sent for MONTH."""
     with app_context() as context:
+        code = _client_code(context, client_code)
         view = runs.skip_task(
-            context.factory, month, client_code, actor=cli_actor(), reason=reason
+            context.factory, month, code, actor=cli_actor(), reason=reason
         )
     stdout.print(f"Skipped client {view.client_code} for {month}: {view.skip_reason}")
 
@@ -279,6 +296,8 @@ def client_exclude(code: str, reason: str) -> None:
     """Exclude a client: no client task is created for it."""
     from services.clients import exclude_client
 
+    if not reason.strip():
+        raise UserError("--reason is empty; say why the client gets no statements")
     with app_context() as context:
         exclude_client(context.factory, code, reason=reason, actor=cli_actor())
     stdout.print(f"Client {code} is excluded: {reason}")
@@ -325,11 +344,8 @@ def status(month: Period | None, as_json: bool) -> None:
 @reports_errors
 def preview(month: Period, client: str, output: Path) -> None:
     """Write CLIENT's statement PDF for MONTH to a file."""
-    from services.clients import find_client
-
     with app_context() as context:
-        with context.factory() as session:
-            code = find_client(session, client).code
+        code = _client_code(context, client)
         _name, pdf = runs.task_pdf(context.factory, month, code)
     output.write_bytes(pdf)
     stdout.print(f"Wrote the statement of client {code} for {month} to {output}.")
@@ -395,3 +411,15 @@ def scheduler() -> None:
 
     with app_context() as context:
         run_scheduler(context)
+
+
+def _client_code(context: AppContext, query: str) -> str:
+    """Find a client by its code or part of its name and return its code."""
+    from services.clients import find_client
+
+    with context.factory() as session:
+        return find_client(session, query).code
+
+
+def _today(context: AppContext) -> date:
+    return datetime.now(context.settings.zone).date()

@@ -22,8 +22,12 @@ from services.progress import Progress as ProgressCallback
 from services.progress import no_progress
 from services.views import TaskView
 
-stdout = Console(highlight=False)
-stderr = Console(stderr=True, highlight=False)
+# Soft wrapping keeps long messages and commands on one line for copy and paste.
+# Output that goes to a file or a pipe gets room for the status table.
+stdout = Console(
+    highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160
+)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def configure_logging(verbose: bool) -> None:
@@ -67,17 +71,23 @@ class UserError(click.ClickException):
 
 def task_table(tasks: list[TaskView]) -> Table:
     table = Table(show_edge=False, pad_edge=False)
-    for heading in ("client", "name", "documents", "total", "state", "note"):
-        table.add_column(heading, justify="right" if heading == "documents" else "left")
+    headings = ("client", "name", "documents", "total", "state", "recipients", "note")
+    for heading in headings:
+        table.add_column(
+            heading,
+            justify="right" if heading == "documents" else "left",
+            no_wrap=heading in {"client", "state"},
+            max_width=40 if heading in {"name", "recipients"} else None,
+        )
     for task in tasks:
         totals = ", ".join(f"{amount} {code}" for code, amount in task.totals.items())
-        note = task.reason or task.message_id or ", ".join(task.recipients)
         table.add_row(
             task.client_code,
             task.client_name,
             str(task.documents),
             totals,
             task.state.value,
-            note,
+            ", ".join(task.recipients),
+            task.reason or task.message_id,
         )
     return table

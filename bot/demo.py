@@ -29,6 +29,7 @@ def run_demo(directory: Path) -> None:
     from services.mail import make_backend, sender_from_settings
     from services.sending import send_run
 
+    directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)
     database = directory / "invoice-lists-demo.db"
     for path in (database, *directory.glob("invoice-lists-demo.db-*")):

@@ -6,6 +6,7 @@ from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -68,6 +69,20 @@ class Settings(BaseSettings):
             ) from error
         return value
 
+    @field_validator("mail_from", "mail_reply_to")
+    @classmethod
+    def _valid_address(cls, value: str) -> str:
+        if not value:
+            return value
+        try:
+            validate_email(value, check_deliverability=False)
+        except EmailNotValidError as error:
+            raise ValueError(
+                f"{value!r} is not an e-mail address ({error}); expected an "
+                "address such as accounts@example.com"
+            ) from error
+        return value
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
@@ -88,12 +103,14 @@ class Settings(BaseSettings):
         return self.model_copy(update=missing)
 
     def require(self, *names: str) -> None:
-        """Raise `ConfigurationError` naming the first of `names` that is empty."""
-        for name in names:
-            if not getattr(self, name):
-                raise ConfigurationError(
-                    f"{name.upper()} is not set; set it in the environment or in .env"
-                )
+        """Raise `ConfigurationError` naming every one of `names` that is empty."""
+        missing = [name.upper() for name in names if not getattr(self, name)]
+        if missing:
+            verb = "is" if len(missing) == 1 else "are"
+            raise ConfigurationError(
+                f"{', '.join(missing)} {verb} not set; set them in the environment "
+                "or in .env"
+            )
 
 
 def load_settings() -> Settings:
@@ -104,7 +121,8 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in item['loc']).upper()}: {item['msg']}"
+            f"{'.'.join(str(part) for part in item['loc']).upper()}: "
+            f"{item['msg'].removeprefix('Value error, ')}"
             for item in error.errors()
         )
         raise ConfigurationError(f"invalid settings: {problems}") from error

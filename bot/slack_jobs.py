@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from slack_sdk import WebClient
@@ -59,14 +60,21 @@ class SlackJobs:
         messages.post_run(period, note="Generating the client tasks…")
         progress = _progress(messages, period, "Generated", stopping)
 
-        report = generate_run(
-            self.context.factory,
-            period,
-            company=self.context.company,
-            actor=job.payload["actor"],
-            sender_name=self.context.settings.mail_from_name,
-            progress=progress,
-        )
+        settings = self.context.settings
+        try:
+            report = generate_run(
+                self.context.factory,
+                period,
+                company=self.context.company,
+                actor=job.payload["actor"],
+                sender_name=settings.mail_from_name,
+                progress=progress,
+                today=datetime.now(settings.zone).date(),
+            )
+        except InvoiceListsError as error:
+            logger.warning("Could not generate %s: %s", period, error)
+            messages.post_run(period, note=f"Could not generate: {error}")
+            return
 
         status = messages.status(period)
         for task in report.regenerated:

@@ -36,8 +36,9 @@ def print_status(status: RunStatus) -> None:
         stdout.print("[bold]Recent actions:[/]")
         for action in status.actions[:10]:
             client = f" {action['client_code']}" if action["client_code"] else ""
+            when = f"{action['at'][:19]} UTC"
             stdout.print(
-                f"  {action['at'][:19]} {action['actor']} {action['action']}{client}: "
+                f"  {when} {action['actor']} {action['action']}{client}: "
                 f"{action['detail']}",
                 markup=False,
             )

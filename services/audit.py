@@ -42,8 +42,12 @@ def record(
 def recent(
     session: Session, *, period: str | None = None, limit: int = 20
 ) -> list[AuditEvent]:
-    """Return the newest events, for one period when `period` is given."""
+    """Return the newest events, newest first.
+
+    With `period`, the events of that month and those of no month (imports and
+    client changes) are returned.
+    """
     query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
     if period is not None:
-        query = query.where(AuditEvent.period == period)
+        query = query.where(AuditEvent.period.in_([period, ""]))
     return list(session.scalars(query))

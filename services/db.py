@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from alembic.config import Config
@@ -11,6 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.errors import ConfigurationError, SchemaOutdatedError
@@ -35,7 +37,14 @@ def make_engine(url: str) -> Engine:
         ) from error
 
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True)
+        try:
+            return create_engine(url, pool_pre_ping=True)
+        except (ModuleNotFoundError, NoSuchModuleError) as error:
+            raise ConfigurationError(
+                f"DATABASE_URL names the database driver {parsed.drivername!r}, "
+                "which is not installed; use sqlite:///FILE or "
+                "postgresql://USER@HOST/DATABASE"
+            ) from error
 
     engine = create_engine(url, connect_args={"timeout": 30})
 
@@ -80,6 +89,13 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def check_schema(engine: Engine) -> None:
     """Raise `SchemaOutdatedError` unless the database is at the newest revision."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    database = engine.url.database
+    on_disk = engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+    if on_disk and not Path(str(database)).exists():
+        raise SchemaOutdatedError(
+            f"there is no database file at {database}; create it with "
+            "`invoices db upgrade` or set DATABASE_URL"
+        )
     with engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
     if current == head:

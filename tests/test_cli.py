@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import date
 from email import message_from_bytes, policy
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from click.testing import CliRunner, Result
 
 from bot.cli import main
 from bot.demo import SAMPLE_DATA
+from services.periods import Period
 from tests.standins.sendgrid import (
     API_KEY,
     VERIFIED_SENDER,
@@ -105,7 +107,7 @@ def test_whole_month_flow(
     assert sorted(task["client_code"] for task in third["tasks"]) == sorted(
         [*EXPECTED_CLIENTS, "LT-9001"]
     )
-    assert "1 new client tasks" in third_output
+    assert ": 1 new," in third_output
     assert [client["client_code"] for client in first["excluded"]] == ["LT-1007"]
     december = json.loads(invoke("status", "2026-12", "--json").output)
     assert december["run"]["planned_start"] == "2027-01-03"
@@ -210,3 +212,121 @@ def test_demo_sends_into_outbox(
     attachments = list(message.iter_attachments())  # type: ignore[attr-defined]
     assert [part.get_content_type() for part in attachments] == ["application/pdf"]
     assert "demo-output" in result.output
+
+
+def _generated_month(invoke: Invoke) -> None:
+    invoke("import", "clients", str(CLIENTS))
+    invoke("import", "isaf", str(ISAF))
+    invoke("run", "create", "2026-11", "--start", "2026-12-03", "--end", "2026-12-10")
+    invoke("run", "generate", "2026-11")
+
+
+def test_generate_rejects_open_month(invoke: Invoke) -> None:
+    today = date.today()
+    month = f"{today.year:04d}-{today.month:02d}"
+    start = Period.parse(month).end.isoformat()
+    invoke("run", "create", month, "--start", start, "--end", start)
+
+    result = invoke("run", "generate", month, expect=1)
+
+    assert "has not ended yet" in result.output
+
+
+def test_create_rejects_start_inside_month(invoke: Invoke) -> None:
+    result = invoke(
+        "run",
+        "create",
+        "2026-11",
+        "--start",
+        "2026-11-30",
+        "--end",
+        "2026-12-05",
+        expect=1,
+    )
+
+    assert "before 2026-11 ends" in result.output
+
+
+def test_send_and_skip_find_client_by_name(
+    invoke: Invoke, sendgrid: SendGridStandin
+) -> None:
+    _generated_month(invoke)
+
+    invoke("run", "send", "2026-11", "--client", "šviesūs")
+    invoke("run", "skip", "2026-11", "--client", "rīgas", "--reason", "paid")
+
+    states = {task["client_code"]: task["state"] for task in _status(invoke)["tasks"]}
+    assert states["LT-1003"] == "sent"
+    assert states["LV-3001"] == "skipped"
+    assert len(sendgrid.mail_requests) == 1
+
+
+def test_preview_into_missing_folder_is_an_error(
+    invoke: Invoke, tmp_path: Path
+) -> None:
+    _generated_month(invoke)
+
+    result = invoke(
+        "preview",
+        "2026-11",
+        "LT-1001",
+        "--output",
+        str(tmp_path / "no" / "x.pdf"),
+        expect=1,
+    )
+
+    assert "No such file or directory" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_exclude_needs_a_reason(invoke: Invoke) -> None:
+    invoke("import", "clients", str(CLIENTS))
+
+    result = invoke("client", "exclude", "LT-1001", "--reason", " ", expect=1)
+
+    assert "--reason is empty" in result.output
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        pytest.param("mysql://x@127.0.0.1/x", "not installed", id="missing-driver"),
+        pytest.param("sqlite:///{tmp}/none.db", "no database file", id="no-file"),
+    ],
+)
+def test_bad_database_url_is_explained(
+    invoke: Invoke,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    url: str,
+    message: str,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", url.format(tmp=tmp_path))
+
+    result = invoke("status", expect=1)
+
+    assert message in result.output
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_missing_company_settings_are_all_named(
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoke("run", "create", "2026-11", "--start", "2026-12-03", "--end", "2026-12-10")
+    monkeypatch.delenv("COMPANY_NAME")
+    monkeypatch.delenv("COMPANY_CODE")
+
+    result = invoke("run", "generate", "2026-11", expect=1)
+
+    assert "COMPANY_NAME, COMPANY_CODE are not set" in result.output
+
+
+def test_invalid_mail_from_is_rejected(
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MAIL_FROM", "not an address")
+
+    result = invoke("status", expect=1)
+
+    assert "MAIL_FROM" in result.output
+    assert "not an e-mail address" in result.output
