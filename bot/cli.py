@@ -222,11 +222,18 @@ def run_generate(month: Period) -> None:
     is_flag=True,
     help="Send a task whose earlier send has an unknown outcome (with --client).",
 )
+@click.option(
+    "--retry-failed",
+    is_flag=True,
+    help="Also send the month's tasks that failed earlier.",
+)
 @reports_errors
-def run_send(month: Period, client_code: str | None, force: bool) -> None:
+def run_send(
+    month: Period, client_code: str | None, force: bool, retry_failed: bool
+) -> None:
     """Send every ready client task of MONTH, or one client's task."""
     from services.mail import make_backend, sender_from_settings
-    from services.sending import send_run
+    from services.sending import SendResult, send_run
 
     if force and not client_code:
         raise UserError("--force applies to one client only; add --client CODE")
@@ -244,10 +251,24 @@ def run_send(month: Period, client_code: str | None, force: bool) -> None:
                 actor=cli_actor(),
                 client_code=client_code,
                 force=force,
+                retry_failed=retry_failed,
                 progress=progress,
                 max_attempts=context.settings.sendgrid_max_attempts,
             )
     stdout.print(report.summary_line())
+    for outcome in report.outcomes:
+        if outcome.result in {SendResult.FAILED, SendResult.UNKNOWN}:
+            stderr.print(f"{outcome.client_code}: {outcome.reason}", markup=False)
+    if report.stopped:
+        stderr.print(
+            "Sending stopped because SendGrid rejected the account; fix the setting "
+            f"named above and run `invoices run send {month}` again."
+        )
+    if report.failed_earlier:
+        stderr.print(
+            f"{report.failed_earlier} tasks failed earlier and were not sent again; "
+            f"use `invoices run send {month} --retry-failed` or `--client CODE`."
+        )
     if report.failed or report.unknown:
         raise SystemExit(1)
 

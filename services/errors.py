@@ -75,6 +75,8 @@ class DeliveryError(InvoiceListsError):
 
     `retryable` is true for rate limits and server errors, and `unknown` is true
     when the request may have reached the service but no answer came back.
+    `account` is true when the rejection concerns the API key or the sender, so
+    every other message would be rejected the same way.
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class DeliveryError(InvoiceListsError):
         retryable: bool = False,
         unknown: bool = False,
         retry_after: float | None = None,
+        account: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
@@ -92,3 +95,4 @@ class DeliveryError(InvoiceListsError):
         self.retryable = retryable
         self.unknown = unknown
         self.retry_after = retry_after
+        self.account = account

@@ -138,12 +138,14 @@ def interpret_response(response: ApiResponse, *, now: float) -> str:
         raise DeliveryError(
             "SendGrid rejected the API key (401); check SENDGRID_API_KEY",
             status=status,
+            account=True,
         )
     if status == 403:
         raise DeliveryError(
             f"SendGrid rejected the message (403): {reason}; verify the MAIL_FROM "
             "address as a sender identity in SendGrid",
             status=status,
+            account=True,
         )
     if status == 413:
         raise DeliveryError(

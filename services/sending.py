@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import logging
 import random
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -47,6 +48,7 @@ from services.models import (
     Document,
     DocumentStatus,
     Run,
+    RunState,
     TaskState,
     utcnow,
 )
@@ -83,6 +85,8 @@ class SendResult(enum.StrEnum):
     UNKNOWN = "unknown"
     SKIPPED = "skipped"
     NOT_SENDABLE = "not_sendable"
+    # Not attempted because SendGrid rejected the account; the task stays ready.
+    STOPPED = "stopped"
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,20 @@ class SendReport:
     def not_sendable(self) -> int:
         return self.count(SendResult.NOT_SENDABLE)
 
+    @property
+    def stopped(self) -> int:
+        return self.count(SendResult.STOPPED)
+
+    @property
+    def failed_earlier(self) -> int:
+        """Count failed tasks left alone because only ready tasks were sent."""
+        return sum(
+            1
+            for outcome in self.outcomes
+            if outcome.result is SendResult.NOT_SENDABLE
+            and outcome.state is TaskState.FAILED
+        )
+
     def summary_line(self) -> str:
         line = (
             f"Sent {self.sent}, failed {self.failed}, skipped {self.skipped}, "
@@ -130,7 +148,26 @@ class SendReport:
         )
         if self.not_sendable:
             line += f", not sendable {self.not_sendable}"
+        if self.stopped:
+            line += f", not attempted {self.stopped}"
         return line + "."
+
+
+class _Halt:
+    """Stops a month's sending once SendGrid rejects the API key or the sender."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.reason = ""
+
+    def stop(self, reason: str) -> None:
+        if not self._event.is_set():
+            self.reason = reason
+            self._event.set()
+
+    @property
+    def stopped(self) -> bool:
+        return self._event.is_set()
 
 
 @dataclass(frozen=True)
@@ -144,6 +181,7 @@ class _Delivery:
     actor: str
     max_attempts: int
     sleep: Sleep
+    halt: _Halt = field(default_factory=_Halt)
 
 
 @dataclass(frozen=True)
@@ -190,6 +228,7 @@ def send_run(
     actor: str,
     client_code: str | None = None,
     force: bool = False,
+    retry_failed: bool = False,
     progress: Progress | None = None,
     max_attempts: int = 5,
     sleep: Sleep = time.sleep,
@@ -200,7 +239,10 @@ def send_run(
 
     With `client_code`, a failed task is retried too and an unknown one only
     with `force`; a task that cannot be sent raises `InvalidStateError` with
-    the reason. Without it, tasks that cannot be sent are listed in the report.
+    the reason. Without it, tasks that cannot be sent are listed in the report,
+    and failed tasks are sent again only with `retry_failed`. When SendGrid
+    rejects the API key or the sender, the rest of the month is not attempted
+    and stays ready.
     """
     delivery = _Delivery(
         factory, str(period), backend, sender, actor, max_attempts, sleep
@@ -213,7 +255,9 @@ def send_run(
 
     if client_code is None:
         candidates = _load_candidates(factory, run_id, period)
-        states: frozenset[TaskState] = frozenset({TaskState.READY})
+        states: frozenset[TaskState] = frozenset(
+            {TaskState.READY, TaskState.FAILED} if retry_failed else {TaskState.READY}
+        )
     else:
         candidates = [_load_client_candidate(factory, run_id, period, client_code)]
         states = _single_task_states(force)
@@ -367,13 +411,20 @@ def _single_task_states(force: bool) -> frozenset[TaskState]:
 
 def _find_run(factory: sessionmaker[Session], period: Period) -> int:
     with factory() as session:
-        run_id = session.scalar(select(Run.id).where(Run.period == str(period)))
-    if run_id is None:
+        row = session.execute(
+            select(Run.id, Run.state).where(Run.period == str(period))
+        ).first()
+    if row is None:
         raise NotFoundError(
             f"there is no monthly task for {period}; create it with "
             f"`invoices run create {period} --start DATE --end DATE`"
         )
-    return run_id
+    if row.state is RunState.PLANNED:
+        raise InvalidStateError(
+            f"{period} is not generated yet, so it has no client tasks to send; "
+            f"run `invoices run generate {period}` first"
+        )
+    return int(row.id)
 
 
 def _candidate_query(run_id: int) -> Any:
@@ -587,6 +638,9 @@ def _deliver_all(
         for start in range(0, total, workers):
             while len(pending) >= 2 * workers:
                 finish(_record_done(delivery, pending))
+            if delivery.halt.stopped:
+                finish(_not_attempted(delivery, candidates[start:]))
+                break
             chunk = candidates[start : start + workers]
             claims, refused = _claim_batch(delivery, chunk, states)
             finish(refused)
@@ -595,6 +649,22 @@ def _deliver_all(
         while pending:
             finish(_record_done(delivery, pending))
     return outcomes
+
+
+def _not_attempted(
+    delivery: _Delivery, candidates: list[_Candidate]
+) -> list[TaskOutcome]:
+    """Describe the tasks left ready because sending stopped before them."""
+    return [
+        TaskOutcome(
+            candidate.task_id,
+            candidate.client_code,
+            SendResult.STOPPED,
+            candidate.state,
+            reason=f"not attempted: {delivery.halt.reason}",
+        )
+        for candidate in candidates
+    ]
 
 
 def _record_done(
@@ -678,11 +748,15 @@ def _send_with_retries(delivery: _Delivery, claim: _Claim) -> _Attempt:
     """Send, retrying rate limits and server errors with backoff and jitter."""
     last_error: DeliveryError | None = None
     for attempt in range(1, delivery.max_attempts + 1):
+        if delivery.halt.stopped:
+            return _Attempt(TaskState.READY, reason=delivery.halt.reason)
         try:
             message_id = delivery.backend.send(claim.message, delivery.sender)
         except DeliveryError as error:
             if error.unknown:
                 return _Attempt(TaskState.UNKNOWN, reason=error.reason)
+            if error.account:
+                delivery.halt.stop(error.reason)
             if not error.retryable:
                 return _Attempt(TaskState.FAILED, reason=error.reason)
             last_error = error
@@ -783,6 +857,7 @@ def _record(
     session: Session, delivery: _Delivery, claim: _Claim, attempt: _Attempt
 ) -> TaskOutcome:
     sent = attempt.state is TaskState.SENT
+    released = attempt.state is TaskState.READY
     result = cast(
         CursorResult[Any],
         session.execute(
@@ -793,7 +868,7 @@ def _record(
                 "new_state": attempt.state,
                 "new_message_id": attempt.message_id,
                 "new_sent_at": utcnow() if sent else None,
-                "new_failure_reason": "" if sent else attempt.reason,
+                "new_failure_reason": "" if sent or released else attempt.reason,
             },
         ),
     )
@@ -801,6 +876,8 @@ def _record(
 
     if sent:
         detail = f"sent as message {attempt.message_id or '(none)'}"
+    elif released:
+        detail = f"not attempted: {attempt.reason}"
     else:
         detail = f"{attempt.state.value}: {attempt.reason}"
     if not recorded:
@@ -817,7 +894,7 @@ def _record(
     return TaskOutcome(
         claim.task_id,
         claim.client_code,
-        SendResult(attempt.state.value),
+        SendResult.STOPPED if released else SendResult(attempt.state.value),
         attempt.state,
         attempt.message_id,
         attempt.reason,

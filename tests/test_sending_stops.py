@@ -1,0 +1,133 @@
+"""A month's sending stops when SendGrid rejects the account, and can retry failures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.errors import InvalidStateError
+from services.models import Run, RunState, TaskState
+from services.sendgrid_backend import SendGridBackend
+from services.sending import SendResult, send_run
+from tests.standins.sendgrid import API_KEY, SendGridStandin, run_standin
+from tests.test_sending import (
+    ACTOR,
+    PERIOD,
+    SENDER,
+    add_task,
+    backend,
+    run_id,
+    task_of,
+)
+
+CODES = ("K-1", "K-2", "K-3")
+# The `run_id` fixture is imported above so that pytest finds it in this module.
+__all__ = ["run_id"]
+
+
+@pytest.fixture
+def sendgrid_standin() -> Iterator[SendGridStandin]:
+    yield from run_standin()
+
+
+@pytest.fixture
+def tasks(factory: sessionmaker[Session], run_id: int) -> list[int]:
+    return [add_task(factory, code) for code in CODES]
+
+
+def test_rejected_key_stops_the_month(
+    factory: sessionmaker[Session], tasks: list[int], sendgrid_standin: SendGridStandin
+) -> None:
+    wrong_key = SendGridBackend(
+        api_key=API_KEY + "-wrong", host=sendgrid_standin.url, timeout=5.0
+    )
+
+    report = send_run(
+        factory, PERIOD, backend=wrong_key, sender=SENDER, actor=ACTOR, workers=1
+    )
+
+    assert len(sendgrid_standin.mail_requests) == 1
+    assert report.failed == 1
+    assert report.stopped == 2
+    assert "not attempted 2" in report.summary_line()
+    states = [task_of(factory, task_id).state for task_id in tasks]
+    assert states == [TaskState.FAILED, TaskState.READY, TaskState.READY]
+    assert "401" in task_of(factory, tasks[0]).failure_reason
+    assert task_of(factory, tasks[1]).failure_reason == ""
+
+
+def test_unverified_sender_stops_the_month(
+    factory: sessionmaker[Session], tasks: list[int], sendgrid_standin: SendGridStandin
+) -> None:
+    sendgrid_standin.verified_senders.clear()
+
+    report = send_run(
+        factory,
+        PERIOD,
+        backend=backend(sendgrid_standin),
+        sender=SENDER,
+        actor=ACTOR,
+        workers=1,
+    )
+
+    outcomes = {outcome.client_code: outcome.result for outcome in report.outcomes}
+    assert outcomes == {
+        "K-1": SendResult.FAILED,
+        "K-2": SendResult.STOPPED,
+        "K-3": SendResult.STOPPED,
+    }
+    assert "403" in task_of(factory, tasks[0]).failure_reason
+
+
+def test_retry_failed_sends_failed_tasks(
+    factory: sessionmaker[Session], tasks: list[int], sendgrid_standin: SendGridStandin
+) -> None:
+    sendgrid_standin.fail(400, "The content value must be a string")
+    first = send_run(
+        factory,
+        PERIOD,
+        backend=backend(sendgrid_standin),
+        sender=SENDER,
+        actor=ACTOR,
+        workers=1,
+    )
+    plain = send_run(
+        factory, PERIOD, backend=backend(sendgrid_standin), sender=SENDER, actor=ACTOR
+    )
+
+    retried = send_run(
+        factory,
+        PERIOD,
+        backend=backend(sendgrid_standin),
+        sender=SENDER,
+        actor=ACTOR,
+        retry_failed=True,
+    )
+
+    assert first.failed == 1
+    assert plain.sent == 0
+    assert plain.failed_earlier == 1
+    assert retried.sent == 1
+    assert {task_of(factory, task_id).state for task_id in tasks} == {TaskState.SENT}
+    assert len(sendgrid_standin.mail_requests) == 4
+
+
+def test_send_rejects_month_not_generated(
+    factory: sessionmaker[Session], tasks: list[int], sendgrid_standin: SendGridStandin
+) -> None:
+    with factory.begin() as session:
+        session.scalars(select(Run)).one().state = RunState.PLANNED
+
+    with pytest.raises(InvalidStateError, match="not generated yet"):
+        send_run(
+            factory,
+            PERIOD,
+            backend=backend(sendgrid_standin),
+            sender=SENDER,
+            actor=ACTOR,
+        )
+
+    assert sendgrid_standin.mail_requests == []
