@@ -37,6 +37,8 @@ def configure_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Alembic reports its migration context on every start; only changes matter.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 @contextmanager

@@ -30,7 +30,7 @@ def print_status(status: RunStatus) -> None:
         for excluded in status.excluded:
             stdout.print(
                 f"  {excluded.client_code} {excluded.client_name}: {excluded.reason} "
-                f"({excluded.documents} documents)"
+                f"({_documents(excluded.documents)})"
             )
     if status.actions:
         stdout.print("[bold]Recent actions:[/]")
@@ -42,3 +42,7 @@ def print_status(status: RunStatus) -> None:
                 f"{action['detail']}",
                 markup=False,
             )
+
+
+def _documents(count: int) -> str:
+    return "1 document" if count == 1 else f"{count} documents"

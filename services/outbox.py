@@ -35,7 +35,7 @@ class OutboxBackend:
         path = self.path_for(message)
 
         _write_atomically(path, email.as_bytes(policy=SMTP))
-        logger.info(
+        logger.debug(
             "Wrote the e-mail for client task %s to %s as message %s",
             message.task_id,
             path,

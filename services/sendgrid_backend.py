@@ -91,7 +91,7 @@ class SendGridBackend:
         body = build_mail_body(message, sender)
         response = self._transport.post(body, timeout=self._timeout)
         message_id = interpret_response(response, now=self._clock())
-        logger.info(
+        logger.debug(
             "SendGrid accepted the e-mail for client task %s as message %s",
             message.task_id,
             message_id,
