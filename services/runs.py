@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -42,6 +42,7 @@ from services.progress import Progress, no_progress
 from services.statements import (
     Company,
     build_statement,
+    current_fingerprints,
     documents_fingerprint,
     recipient_of,
 )
@@ -594,7 +595,9 @@ def run_status(factory: sessionmaker[Session], period: Period) -> RunStatus:
     """Collect the monthly task, its client tasks, exclusions and recent actions."""
     with factory() as session:
         run = get_run(session, period)
-        tasks = _task_views(session, run)
+        tasks = _flag_changed_after_sending(
+            session, run, period, _task_views(session, run)
+        )
         excluded = _excluded_clients(session, run, period)
         actions = [
             {
@@ -613,6 +616,28 @@ def run_status(factory: sessionmaker[Session], period: Period) -> RunStatus:
         actions=actions,
         delivery=delivery_counts(factory, period),
     )
+
+
+def _flag_changed_after_sending(
+    session: Session, run: Run, period: Period, tasks: list[TaskView]
+) -> list[TaskView]:
+    """Mark tasks already sent whose documents have changed since their PDF."""
+    sent_like = {TaskState.SENT, TaskState.SENDING, TaskState.UNKNOWN}
+    rows = session.execute(
+        select(
+            ClientTask.id, ClientTask.client_id, ClientTask.documents_fingerprint
+        ).where(ClientTask.run_id == run.id, ClientTask.state.in_(sent_like))
+    ).all()
+    if not rows:
+        return tasks
+    current = current_fingerprints(session, period, [row[1] for row in rows])
+    changed = {
+        task_id for task_id, client_id, made in rows if current[client_id] != made
+    }
+    return [
+        replace(task, documents_changed=True) if task.id in changed else task
+        for task in tasks
+    ]
 
 
 def _excluded_clients(

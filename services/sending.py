@@ -16,7 +16,6 @@ import random
 import threading
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import (
     FIRST_COMPLETED,
@@ -29,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, bindparam, func, select, update
-from sqlalchemy.orm import Session, load_only, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from services import audit
 from services.db import transaction
@@ -45,8 +44,6 @@ from services.mail import (
 from services.models import (
     Client,
     ClientTask,
-    Document,
-    DocumentStatus,
     Run,
     RunState,
     TaskState,
@@ -55,7 +52,7 @@ from services.models import (
 from services.periods import Period
 from services.progress import Progress, no_progress
 from services.runs import refresh_run_state
-from services.statements import documents_fingerprint
+from services.statements import current_fingerprints
 
 logger = logging.getLogger(__name__)
 
@@ -442,7 +439,7 @@ def _load_candidates(
     with factory() as session:
         rows = session.execute(_candidate_query(run_id)).all()
         client_ids = select(ClientTask.client_id).where(ClientTask.run_id == run_id)
-        fingerprints = _current_fingerprints(session, period, client_ids)
+        fingerprints = current_fingerprints(session, period, client_ids)
     return [
         _candidate(task, code, excluded, reason, fingerprints[task.client_id])
         for task, code, excluded, reason in rows
@@ -463,7 +460,7 @@ def _load_client_candidate(
         # Codes that differ only in case are distinguished by the exact spelling.
         exact_first = sorted(rows, key=lambda row: row[1] != client_code.strip())
         task, code, excluded, reason = exact_first[0]
-        fingerprints = _current_fingerprints(session, period, [task.client_id])
+        fingerprints = current_fingerprints(session, period, [task.client_id])
     return _candidate(task, code, excluded, reason, fingerprints[task.client_id])
 
 
@@ -482,31 +479,6 @@ def _no_task_message(session: Session, period: Period, client_code: str) -> str:
         f"client {client.code} has no task for {period}; it needs posted documents "
         f"in the month and `invoices run generate {period}`"
     )
-
-
-def _current_fingerprints(
-    session: Session, period: Period, client_ids: Any
-) -> defaultdict[int, str]:
-    """Digest each client's posted documents in the period, as generation does."""
-    grouped: defaultdict[int, list[Document]] = defaultdict(list)
-    documents = session.scalars(
-        select(Document)
-        .where(
-            Document.client_id.in_(client_ids),
-            Document.status == DocumentStatus.POSTED,
-            Document.date >= period.start,
-            Document.date < period.end,
-        )
-        # The digest needs only these, and a month has tens of thousands.
-        .options(load_only(Document.client_id, Document.number, Document.fingerprint))
-    )
-    for document in documents:
-        grouped[document.client_id].append(document)
-    empty = documents_fingerprint([])
-    fingerprints: defaultdict[int, str] = defaultdict(lambda: empty)
-    for client_id, client_documents in grouped.items():
-        fingerprints[client_id] = documents_fingerprint(client_documents)
-    return fingerprints
 
 
 def _candidate(

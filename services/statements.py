@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
-from services.models import Client, Document, DocumentType
+from sqlalchemy import select
+from sqlalchemy.orm import Session, load_only
+
+from services.models import Client, Document, DocumentStatus, DocumentType
 from services.periods import Period
 
 ZERO = Decimal("0.00")
@@ -152,3 +157,28 @@ def documents_fingerprint(documents: Iterable[Document]) -> str:
     ):
         digest.update(f"{number}\x1f{fingerprint}\x1e".encode())
     return digest.hexdigest()
+
+
+def current_fingerprints(
+    session: Session, period: Period, client_ids: Any
+) -> defaultdict[int, str]:
+    """Digest each client's posted documents in the period, as generation does."""
+    grouped: defaultdict[int, list[Document]] = defaultdict(list)
+    documents = session.scalars(
+        select(Document)
+        .where(
+            Document.client_id.in_(client_ids),
+            Document.status == DocumentStatus.POSTED,
+            Document.date >= period.start,
+            Document.date < period.end,
+        )
+        # The digest needs only these, and a month has tens of thousands.
+        .options(load_only(Document.client_id, Document.number, Document.fingerprint))
+    )
+    for document in documents:
+        grouped[document.client_id].append(document)
+    empty = documents_fingerprint([])
+    fingerprints: defaultdict[int, str] = defaultdict(lambda: empty)
+    for client_id, client_documents in grouped.items():
+        fingerprints[client_id] = documents_fingerprint(client_documents)
+    return fingerprints

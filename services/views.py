@@ -30,6 +30,8 @@ class TaskView:
     pdf_filename: str = ""
     slack_ts: str = ""
     slack_file_id: str = ""
+    # True when the documents changed after this task's e-mail went out.
+    documents_changed: bool = False
 
     @property
     def reason(self) -> str:
@@ -44,6 +46,8 @@ class TaskView:
             return self.failure_reason or "the outcome of the send is unknown"
         if self.state is TaskState.MISSING_EMAIL:
             return "no valid e-mail address"
+        if self.documents_changed:
+            return "documents changed after sending; tell the client if needed"
         return ""
 
     def to_json(self) -> dict[str, Any]:
@@ -58,6 +62,7 @@ class TaskView:
             "reason": self.reason or None,
             "sent_at": self.sent_at.isoformat() if self.sent_at else None,
             "delivery": self.delivery_status or None,
+            "documents_changed_after_sending": self.documents_changed,
         }
 
 

@@ -330,3 +330,29 @@ def test_status_json_shape(factory: sessionmaker[Session]) -> None:
     assert task["state"] == "ready"
     assert task["message_id"] is None
     assert Decimal(task["totals"]["EUR"]) == Decimal("1493.75")
+
+
+def test_status_flags_documents_changed_after_sending(
+    factory: sessionmaker[Session],
+) -> None:
+    with factory() as session, session.begin():
+        changed = add_client(session, "C", "Pakeistas", emails=("c@c.lt",))
+        add_document(session, changed, "C-1", date(2026, 11, 5), "100.00", "21.00")
+        steady = add_client(session, "S", "Nepakitęs", emails=("s@s.lt",))
+        add_document(session, steady, "S-1", date(2026, 11, 5), "100.00", "21.00")
+    _create_november(factory)
+    _generate(factory)
+    with factory() as session, session.begin():
+        for task in session.scalars(select(ClientTask)):
+            task.state = TaskState.SENT
+        add_document(session, changed, "C-2", date(2026, 11, 9), "1.00", "0.21")
+
+    status = runs.run_status(factory, NOVEMBER)
+
+    flags = {task.client_code: task.documents_changed for task in status.tasks}
+    assert flags == {"C": True, "S": False}
+    [changed_json] = [
+        task for task in status.to_json()["tasks"] if task["client_code"] == "C"
+    ]
+    assert changed_json["documents_changed_after_sending"] is True
+    assert "changed after sending" in changed_json["reason"]
