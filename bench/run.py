@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -59,19 +60,19 @@ def main() -> None:
     pdf = run_step({"step": "pdf", "pdf_rows": [20, 150], "pdf_repeats": 40})
     results["pdf"] = pdf
 
+    output = workdir / "results.json"
     databases = ["sqlite", "postgresql"] if options.database == "both" else []
     for database in databases or [options.database]:
         url, drop = create_database(database, workdir, options.postgres_url)
         try:
-            results[database] = bench_database(
-                url, company, clients, by_id, isaf_path, options
-            )
+            results[database] = {"steps": {}}
+            bench_database(url, company, clients, by_id, isaf_path, results[database])
         finally:
             drop()
+            # Written after each database, so a failed step keeps the others.
+            output.write_text(json.dumps(results, indent=2, default=str))
 
     print_results(results)
-    output = workdir / "results.json"
-    output.write_text(json.dumps(results, indent=2, default=str))
     print(f"\nFigures as JSON: {output}")
 
 
@@ -130,16 +131,17 @@ def bench_database(
     clients: list[Any],
     by_id: dict[int, Any],
     isaf_path: Path,
-    options: argparse.Namespace,
-) -> dict[str, Any]:
+    figures: dict[str, Any],
+) -> None:
+    """Load the history into the database at `url` and run each step on it."""
     database = make_url(url).get_backend_name()
     print(f"\n{database}: loading the history of {TARGET_MONTH.year}…", flush=True)
     engine = make_engine(url)
     upgrade(engine)
     started = time.perf_counter()
     counts = load_history(engine, company, clients)
-    loaded = {"seconds": time.perf_counter() - started, **counts}
-    print(f"  loaded {counts} in {loaded['seconds']:.1f} s", flush=True)
+    figures["load"] = {"seconds": time.perf_counter() - started, **counts}
+    print(f"  loaded {counts} in {figures['load']['seconds']:.1f} s", flush=True)
 
     if not isaf_path.exists():
         documents = company.documents(clients, TARGET_MONTH, next_document_id(engine))
@@ -155,19 +157,19 @@ def bench_database(
             planned_end=date(period.end.year, period.end.month, 10),
             actor="bench",
         )
-    server_version = _server_version(engine)
+    figures["version"] = _server_version(engine)
     engine.dispose()
 
     base = {"url": url}
-    steps = {
-        "import": run_step(base | {"step": "import", "isaf": str(isaf_path)}),
-        "generate": run_step(base | {"step": "generate", "period": str(TARGET_MONTH)}),
-    }
+    steps = figures["steps"]
+    steps["import"] = run_step(base | {"step": "import", "isaf": str(isaf_path)})
+    steps["generate"] = run_step(
+        base | {"step": "generate", "period": str(TARGET_MONTH)}
+    )
     steps["send"] = run_send(base | {"step": "send", "period": str(TARGET_MONTH)})
     steps["generate_full"] = run_step(
         base | {"step": "generate", "period": str(FULL_MONTH)}
     )
-    return {"version": server_version, "load": loaded, "steps": steps}
 
 
 def run_send(config: dict[str, Any]) -> dict[str, Any]:
@@ -211,6 +213,8 @@ def run_step(config: dict[str, Any]) -> dict[str, Any]:
         sys.stderr.write(completed.stderr[-4000:])
         raise SystemExit(f"the step {label} failed with status {completed.returncode}")
     figures: dict[str, Any] = json.loads(lines[-1][len(RESULT_PREFIX) :])
+    # The 1-minute load average after the step: other work on the machine shows.
+    figures["load_average"] = os.getloadavg()[0]
     print(f"    {figures['seconds']:.1f} s, {figures.get('summary', '')}", flush=True)
     return figures
 
@@ -259,7 +263,7 @@ def print_results(results: dict[str, Any]) -> None:
         if database not in results:
             continue
         figures = results[database]
-        load = figures["load"]
+        load = figures.get("load", {"documents": 0, "seconds": 0.0})
         print(
             f"{database:<11} {'load history (untimed)':<24} "
             f"{load['documents']:>7} {load['seconds']:>8.1f}"
