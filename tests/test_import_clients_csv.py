@@ -6,12 +6,12 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from services.errors import ImportRejectedError
 from services.imports import import_clients_csv
-from services.models import Client, ClientTask, Run, TaskState
+from services.models import AuditEvent, Client, ClientTask, Run, TaskState
 
 ACTOR = "cli:test"
 HEADER = "code,name,email,language,address,exclude"
@@ -34,6 +34,11 @@ def clients(factory: sessionmaker[Session]) -> dict[str, Client]:
     with factory() as session:
         query = select(Client).options(selectinload(Client.emails))
         return {client.code: client for client in session.scalars(query)}
+
+
+def audit_count(factory: sessionmaker[Session]) -> int:
+    with factory() as session:
+        return session.scalar(select(func.count()).select_from(AuditEvent)) or 0
 
 
 def rows_of(factory: sessionmaker[Session]) -> list[tuple[object, ...]]:
@@ -215,10 +220,80 @@ def test_clients_csv_invalid_address_message(
     with pytest.raises(ImportRejectedError) as raised:
         import_clients_csv(factory, path, actor=ACTOR)
 
-    message = str(raised.value)
-    assert "line 2: email 'ok@naujas.lt;vardas@'" in message
-    assert "invalid e-mail address 'vardas@'" in message
+    [problem] = raised.value.problems
+    assert problem.value == "ok@naujas.lt;vardas@"
+    assert problem.expected.startswith(
+        "e-mail addresses such as accounts@example.com separated by ';' ('vardas@': "
+    )
     assert clients(factory) == {}
+
+
+def test_clients_csv_single_invalid_address_message(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = tmp_path / "badmail.csv"
+    path.write_text(f"{HEADER}\nK-5,Naujas,not-an-email,lt,,\n", encoding="utf-8")
+
+    with pytest.raises(ImportRejectedError) as raised:
+        import_clients_csv(factory, path, actor=ACTOR)
+
+    assert str(raised.value.problems[0]) == (
+        "badmail.csv, line 2: email 'not-an-email' is invalid: expected an e-mail "
+        "address such as accounts@example.com (An email address must have an "
+        "@-sign.)"
+    )
+
+
+def test_clients_csv_takes_address_of_named_entry(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path, ['K-5,Naujas,"Jonas <j@b.lt>, p@b.lt",lt,,'])
+
+    import_clients_csv(factory, path, actor=ACTOR)
+
+    assert clients(factory)["K-5"].email_addresses == ["j@b.lt", "p@b.lt"]
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"\xef\xbb\xbf\n"], ids=["0-bytes", "bom-and-newline"]
+)
+def test_clients_csv_empty_file_is_rejected(
+    factory: sessionmaker[Session], tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "clients.csv"
+    path.write_bytes(content)
+
+    with pytest.raises(ImportRejectedError) as raised:
+        import_clients_csv(factory, path, actor=ACTOR)
+
+    assert str(raised.value.problems[0]) == (
+        f"clients.csv is empty: expected a header row {HEADER}, then rows"
+    )
+    assert audit_count(factory) == 0
+
+
+def test_clients_csv_header_without_rows_is_accepted(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path, [])
+
+    report = import_clients_csv(factory, path, actor=ACTOR)
+
+    assert report.total == 0
+    assert audit_count(factory) == 1
+
+
+def test_clients_csv_text_is_on_one_line(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    row = 'K-1,"UAB\tĄžuolas\x0b",,lt,"Vilniaus g. 1\r\nVilnius\x00",'
+    path = write_csv(tmp_path, [row])
+
+    import_clients_csv(factory, path, actor=ACTOR)
+
+    client = clients(factory)["K-1"]
+    assert client.name == "UAB Ąžuolas"
+    assert client.address == "Vilniaus g. 1 Vilnius"
 
 
 def test_clients_csv_repeated_code_is_rejected(

@@ -11,12 +11,13 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.errors import ImportRejectedError
-from services.imports import import_documents_csv
+from services.imports import import_documents_csv, import_isaf
 from services.models import (
+    AuditEvent,
     Client,
     ClientTask,
     Document,
@@ -26,6 +27,7 @@ from services.models import (
     RunState,
     TaskState,
 )
+from tests.test_import_isaf import invoice, write_isaf
 
 ACTOR = "cli:test"
 VILNIUS = ZoneInfo("Europe/Vilnius")
@@ -54,6 +56,11 @@ def stored(factory: sessionmaker[Session]) -> dict[str, Document]:
         for row in rows:
             _ = row.lines, row.client
         return {row.number: row for row in rows}
+
+
+def audit_count(factory: sessionmaker[Session]) -> int:
+    with factory() as session:
+        return session.scalar(select(func.count()).select_from(AuditEvent)) or 0
 
 
 def rows_of(factory: sessionmaker[Session]) -> list[tuple[object, ...]]:
@@ -348,14 +355,133 @@ def test_documents_csv_bad_header_is_rejected(
     assert rows_of(factory) == []
 
 
-def test_documents_csv_rejects_other_encodings(
+def test_documents_csv_reads_windows_1257(
     factory: sessionmaker[Session], tmp_path: Path
 ) -> None:
     path = tmp_path / "documents.csv"
     path.write_bytes("\n".join([HEADER, ROWS[1]]).encode("cp1257"))
 
+    import_documents_csv(factory, path, zone=VILNIUS, actor=ACTOR)
+
+    assert stored(factory)["PRK-2"].client.name == "Šilelio ūkis, MB"
+
+
+def test_documents_csv_undecodable_bytes_name_the_line(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = tmp_path / "documents.csv"
+    # 0x98 is valid neither as UTF-8 on its own nor in windows-1257.
+    path.write_bytes("\n".join([HEADER, ROWS[0]]).encode() + b"\nX-\x98,K-1")
+
     with pytest.raises(ImportRejectedError) as raised:
         import_documents_csv(factory, path, zone=VILNIUS, actor=ACTOR)
 
-    assert raised.value.problems[0].location == "line 2"
-    assert "UTF-8" in raised.value.problems[0].expected
+    [problem] = raised.value.problems
+    assert problem.location == "line 3"
+    assert "save the file as CSV UTF-8" in problem.expected
+    assert rows_of(factory) == []
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b" \r\n\n", b"\xef\xbb\xbf"],
+    ids=["0-bytes", "blank-lines", "bom-only"],
+)
+def test_documents_csv_empty_file_is_rejected(
+    factory: sessionmaker[Session], tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "documents.csv"
+    path.write_bytes(content)
+
+    with pytest.raises(ImportRejectedError) as raised:
+        import_documents_csv(factory, path, zone=VILNIUS, actor=ACTOR)
+
+    [problem] = raised.value.problems
+    assert str(problem) == (
+        f"documents.csv is empty: expected a header row {HEADER}, then rows"
+    )
+    assert audit_count(factory) == 0
+
+
+def test_documents_csv_dev_null_is_rejected(factory: sessionmaker[Session]) -> None:
+    with pytest.raises(ImportRejectedError, match="null is empty"):
+        import_documents_csv(factory, "/dev/null", zone=VILNIUS, actor=ACTOR)
+
+    assert audit_count(factory) == 0
+
+
+def test_documents_csv_header_without_rows_is_accepted(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path, [])
+
+    report = import_documents_csv(factory, path, zone=VILNIUS, actor=ACTOR)
+
+    assert report.total == 0
+    assert rows_of(factory) == []
+
+
+def test_documents_csv_reads_semicolon_separated(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    rows = [ROWS[0].replace(",", ";"), ROWS[1].replace(",", ";")]
+    path = write_csv(tmp_path, rows, header=HEADER.replace(",", ";"))
+
+    report = import_documents_csv(factory, path, zone=VILNIUS, actor=ACTOR)
+
+    assert report.created == 2
+    assert stored(factory)["PRK-1"].gross == Decimal("121.00")
+    assert stored(factory)["PRK-2"].client.name == "Šilelio ūkis; MB"
+
+
+def test_documents_csv_number_of_another_client_is_rejected(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    first = tmp_path / "first.csv"
+    first.write_text(f"{HEADER}\n{ROWS[0].replace('PRK-1,', 'A-2,')}\n")
+    import_documents_csv(factory, first, zone=VILNIUS, actor=ACTOR)
+    before = rows_of(factory)
+    moved = ROWS[0].replace("PRK-1,K-1,", "A-2,C-7,")
+    path = tmp_path / "next.csv"
+    path.write_text(f"{HEADER}\n{ROWS[1]}\n{moved}\n")
+
+    with pytest.raises(ImportRejectedError) as raised:
+        import_documents_csv(factory, path, zone=VILNIUS, actor=ACTOR)
+
+    [problem] = raised.value.problems
+    assert str(problem) == (
+        "next.csv, line 3: number 'A-2' is invalid: expected a number not "
+        "already used by client K-1 (imported from first.csv)"
+    )
+    assert rows_of(factory) == before
+    assert stored(factory)["A-2"].client.code == "K-1"
+
+
+def test_documents_csv_number_from_isaf_keeps_its_client(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    good = write_isaf(tmp_path, [invoice("A-2", customer="C-1")], name="good.xml")
+    import_isaf(factory, [good], actor=ACTOR)
+    path = write_csv(tmp_path, [ROWS[0].replace("PRK-1,K-1,", "A-2,C-7,")])
+
+    with pytest.raises(ImportRejectedError) as raised:
+        import_documents_csv(factory, path, zone=VILNIUS, actor=ACTOR)
+
+    assert raised.value.problems[0].expected == (
+        "a number not already used by client C-1 (imported from good.xml)"
+    )
+    assert stored(factory)["A-2"].client.code == "C-1"
+    assert "C-7" not in {code for code, *_ in rows_of(factory)}
+
+
+def test_documents_csv_control_characters_become_spaces(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    row = 'PRK-\x071,K-1,"Ąžuolų\tbaldai\r\n UAB",2026-10-05,invoice,1,0,1,EUR,,posted'
+    path = write_csv(tmp_path, [row])
+
+    import_documents_csv(factory, path, zone=VILNIUS, actor=ACTOR)
+
+    [document] = stored(factory).values()
+    assert document.number == "PRK-1"
+    assert document.client.name == "Ąžuolų baldai UAB"

@@ -470,7 +470,7 @@ BAD_FILES = {
     "malformed": (
         lambda text: _replace(text, "</InvoiceDate>", "</InvoiceDat>"),
         "</InvoiceDat>",
-        ["line {line}, column", "mismatched tag"],
+        ["bad.xml, line {line}, column", ": not well-formed XML (mismatched tag)"],
     ),
     "external-entity": (
         lambda text: _replace(
@@ -479,7 +479,10 @@ BAD_FILES = {
             '<!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>\n<iSAFFile',
         ).replace("UAB „Ąžuolų baldai“", "&e;"),
         "<!DOCTYPE",
-        ["line {line}", "DOCTYPE", "entities can read local files"],
+        [
+            "bad.xml, line {line}: the file declares a DTD (<!DOCTYPE x>), which is "
+            "not allowed: expected plain i.SAF XML without DTD or entities"
+        ],
     ),
     "unknown-type": (
         lambda text: _replace(text, "<InvoiceType>SF<", "<InvoiceType>XX<"),
@@ -512,6 +515,19 @@ BAD_FILES = {
         lambda text: text.replace("http://www.vmi.lt/cms/imas/isaf", "urn:other"),
         "<iSAFFile",
         ["line {line}: root element '{{urn:other}}iSAFFile'", "namespace"],
+    ),
+    "other-version": (
+        lambda text: _replace(text, ">iSAF1.2<", ">iSAF2.0<"),
+        "<FileVersion>",
+        [
+            "bad.xml, line {line}: iSAFFile/Header/FileDescription/FileVersion "
+            "'iSAF2.0' is invalid: expected iSAF1.1 or iSAF1.2"
+        ],
+    ),
+    "missing-version": (
+        lambda text: _replace(text, "<FileVersion>iSAF1.2</FileVersion>", ""),
+        "<Header>",
+        ["FileVersion '' is invalid: expected iSAF1.1 or iSAF1.2; the element is"],
     ),
 }
 
@@ -628,3 +644,112 @@ def test_isaf_large_file_uses_few_queries(
     with factory() as session:
         total = session.scalar(select(func.sum(Document.gross)))
     assert Decimal(total) == Decimal("3630000.00")
+
+
+@pytest.mark.parametrize("version", ["iSAF1.1", "iSAF1.2"], ids=["1.1", "1.2"])
+def test_isaf_accepts_file_versions(
+    factory: sessionmaker[Session], tmp_path: Path, version: str
+) -> None:
+    path = tmp_path / "isaf.xml"
+    text = isaf_text([invoice("SF-1")]).replace(">iSAF1.2<", f">{version}<")
+    path.write_text(text, encoding="utf-8")
+
+    report = import_isaf(factory, [path], actor=ACTOR)
+
+    assert report.created == 1
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"  \n\t\n", b"\xef\xbb\xbf"], ids=["0-bytes", "blank", "bom"]
+)
+def test_isaf_empty_file_is_rejected(
+    factory: sessionmaker[Session], tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "empty.xml"
+    path.write_bytes(content)
+    before = snapshot(factory)
+
+    with pytest.raises(ImportRejectedError) as raised:
+        import_isaf(factory, [path], actor=ACTOR)
+
+    [problem] = raised.value.problems
+    assert str(problem) == "empty.xml is empty: expected an i.SAF file"
+    assert snapshot(factory) == before
+
+
+def test_isaf_dev_null_is_rejected(factory: sessionmaker[Session]) -> None:
+    with pytest.raises(ImportRejectedError) as raised:
+        import_isaf(factory, ["/dev/null"], actor=ACTOR)
+
+    assert str(raised.value.problems[0]) == "null is empty: expected an i.SAF file"
+    assert snapshot(factory)["audit"] == 0
+
+
+def test_isaf_binary_file_is_not_xml(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = tmp_path / "scan.xml"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+
+    with pytest.raises(ImportRejectedError) as raised:
+        import_isaf(factory, [path], actor=ACTOR)
+
+    assert str(raised.value.problems[0]) == (
+        "scan.xml, line 1: the file is not XML (it starts with 89 50 4e 47): "
+        "expected an i.SAF file"
+    )
+
+
+def test_isaf_bytes_in_other_encoding_name_it(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    text = isaf_text([invoice("SF-1")])
+    path = tmp_path / "isaf.xml"
+    path.write_bytes(text.encode("cp1257"))
+
+    with pytest.raises(ImportRejectedError) as raised:
+        import_isaf(factory, [path], actor=ACTOR)
+
+    line = line_of(text, "<Name>")
+    assert str(raised.value.problems[0]) == (
+        f"isaf.xml, line {line}: the file declares UTF-8 but line {line} is not "
+        'valid UTF-8; save it as UTF-8 or declare encoding="windows-1257"'
+    )
+    assert snapshot(factory)["documents"] == []
+
+
+def test_isaf_number_of_another_client_is_rejected(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    good = write_isaf(tmp_path, [invoice("A-2", customer="C-1")], name="good.xml")
+    import_isaf(factory, [good], actor=ACTOR)
+    before = snapshot(factory)
+    moved = write_isaf(
+        tmp_path, [invoice("A-2", customer="C-7", name="UAB Kitas")], name="next.xml"
+    )
+
+    with pytest.raises(ImportRejectedError) as raised:
+        import_isaf(factory, [moved], actor=ACTOR)
+
+    [problem] = raised.value.problems
+    assert problem.file == "next.xml"
+    assert str(problem) == (
+        "next.xml, Invoice 1 (InvoiceNo A-2), line 6: InvoiceNo 'A-2' is invalid: "
+        "expected a number not already used by client C-1 (imported from good.xml)"
+    )
+    assert snapshot(factory) == before
+    assert documents(factory)["A-2"].client.code == "C-1"
+
+
+def test_isaf_control_characters_become_spaces(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    # XML 1.0 allows no control characters other than these three.
+    name = "UAB\t„Ąžuolų\r\n  baldai“\t"
+    path = write_isaf(tmp_path, [invoice("SF-\t1", name=name)])
+
+    import_isaf(factory, [path], actor=ACTOR)
+
+    [document] = documents(factory).values()
+    assert document.number == "SF- 1"
+    assert document.client.name == "UAB „Ąžuolų baldai“"

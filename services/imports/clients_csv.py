@@ -10,10 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from services import audit
-from services.addresses import parse_addresses
+from services.addresses import EXAMPLE, InvalidAddressError, parse_addresses
 from services.clients import replace_client_emails, set_client_name
 from services.db import transaction
-from services.errors import ImportProblem, ImportRejectedError, InvalidEmailError
+from services.errors import ImportProblem, ImportRejectedError
 from services.imports.csv_rows import CsvRow, read_rows
 from services.imports.report import ImportReport
 from services.imports.store import chunks
@@ -67,8 +67,8 @@ def _read_row(file: str, row: CsvRow, problems: list[ImportProblem]) -> ClientRo
     emails: list[str] = []
     try:
         emails = parse_addresses(row["email"])
-    except InvalidEmailError as error:
-        problem("email", str(error))
+    except InvalidAddressError as error:
+        problem("email", _address_expected(row["email"], error))
 
     language = row["language"].lower() or "lt"
     if language not in LANGUAGES:
@@ -84,6 +84,15 @@ def _read_row(file: str, row: CsvRow, problems: list[ImportProblem]) -> ClientRo
         excluded=excluded,
         exclude_reason=reason,
         location=location,
+    )
+
+
+def _address_expected(value: str, error: InvalidAddressError) -> str:
+    if error.address == value:
+        return f"an e-mail address such as {EXAMPLE} ({error.reason})"
+    return (
+        f"e-mail addresses such as {EXAMPLE} separated by ';' "
+        f"({error.address!r}: {error.reason})"
     )
 
 

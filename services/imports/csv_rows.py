@@ -1,4 +1,10 @@
-"""Read a CSV file with a fixed header into rows numbered by their file line."""
+"""Read a CSV file with a fixed header into rows numbered by their file line.
+
+Files are read as UTF-8, or as windows-1257 when the bytes are not valid
+UTF-8, because the Lithuanian ERPs that export i.SAF in windows-1257 export
+their CSV files in it too. Fields are separated by `,`, or by `;` when the
+header has `;` and no `,`, as Excel writes CSV with Lithuanian settings.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.errors import ImportProblem
+from services.imports.problems import empty_file
+from services.imports.records import clean_text
+
+# The encoding tried when a file is not valid UTF-8.
+FALLBACK_ENCODING = "windows-1257"
 
 
 @dataclass(frozen=True)
@@ -19,23 +30,28 @@ class CsvRow:
     values: dict[str, str]
 
     def __getitem__(self, column: str) -> str:
-        return self.values[column].strip()
+        return clean_text(self.values[column])
 
 
 def read_rows(
     path: Path, columns: tuple[str, ...], problems: list[ImportProblem]
 ) -> Iterator[CsvRow]:
-    """Yield the rows of a UTF-8 CSV file whose header names exactly `columns`.
+    """Yield the rows of a CSV file whose header names exactly `columns`.
 
     A byte order mark is accepted and blank lines are skipped. Problems with
     the encoding, the header or a row's field count go to `problems`, and the
-    rows after a problem with the header or the encoding are not read.
+    rows after a problem with the header or the encoding are not read. A file
+    with a header and no rows yields nothing and has no problem.
     """
     file = path.name
     text = _read_text(path, problems)
     if text is None:
         return
-    reader = csv.reader(io.StringIO(text, newline=""))
+    if not text.strip():
+        header_row = ",".join(columns)
+        problems.append(empty_file(file, f"a header row {header_row}, then rows"))
+        return
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     try:
         header = next(reader, None)
         if header is None or not _check_header(file, header, columns, problems):
@@ -74,18 +90,28 @@ def _read_text(path: Path, problems: list[ImportProblem]) -> str | None:
         return None
     try:
         return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode(FALLBACK_ENCODING)
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         problems.append(
             ImportProblem(
                 path.name,
                 f"line {line}",
-                "text",
+                "bytes",
                 data[error.start : error.start + 4].hex(" "),
-                "UTF-8 text; save the file again as CSV UTF-8",
+                f"UTF-8 or {FALLBACK_ENCODING} text, but line {line} is neither; "
+                "save the file as CSV UTF-8",
             )
         )
         return None
+
+
+def _delimiter(text: str) -> str:
+    header = text.lstrip("\ufeff").split("\n", 1)[0]
+    return ";" if ";" in header and "," not in header else ","
 
 
 def _check_header(

@@ -1,4 +1,4 @@
-"""Import the sales part of i.SAF 1.2 XML files, the Lithuanian VAT register."""
+"""Import the sales part of i.SAF 1.1 and 1.2 XML files, the Lithuanian VAT register."""
 
 from __future__ import annotations
 
@@ -242,6 +242,7 @@ class _InvoiceReader:
             source_type=code,
             source_file=self.file,
             location=f"{self.label}, line {self.raw.line}",
+            number_field="InvoiceNo",
         )
         return document, client
 
@@ -262,11 +263,7 @@ def _read_file(path: Path, reading: _FileReading) -> None:
     try:
         sections = read_invoices(path, on_invoice)
     except XmlRejected as error:
-        reading.problems.append(
-            ImportProblem(
-                file, error.location, error.field, error.value, error.expected
-            )
-        )
+        reading.problems.append(error.problem(file))
         return
     except OSError as error:
         reading.problems.append(

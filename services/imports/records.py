@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -12,6 +13,9 @@ from services.models import DocumentStatus, DocumentType
 
 _AMOUNT = re.compile(r"^-?\d{1,16}(\.\d{1,2})?$")
 _RATE = re.compile(r"^\d{1,4}(\.\d{1,3})?$")
+
+# Line breaks and tabs, with the spaces around them, become one space.
+_BREAKS = re.compile(r" *[\t\n\r\v\f\x1c-\x1f\x85\u2028\u2029]+ *")
 
 AMOUNT_EXPECTED = (
     "a number with at most 2 decimals and a '.' separator, such as 1234.50"
@@ -61,6 +65,8 @@ class ParsedDocument:
     source_file: str
     # Where the document is in its file, for messages about it.
     location: str
+    # The column or element that holds the number, for messages about it.
+    number_field: str = "number"
     fingerprint: str = field(default="")
 
     def __post_init__(self) -> None:
@@ -77,6 +83,19 @@ def _make_negative(document: ParsedDocument) -> None:
     for line in document.lines:
         line.net = -abs(line.net)
         line.vat = -abs(line.vat)
+
+
+def clean_text(text: str) -> str:
+    """Return `text` on one line, as a PDF and a message can print it.
+
+    Tabs and line breaks become single spaces, other control characters are
+    removed, and the ends are stripped. No-break spaces stay as they are.
+    """
+    spaced = _BREAKS.sub(" ", text)
+    if spaced.isprintable():
+        return spaced.strip()
+    kept = (char for char in spaced if unicodedata.category(char) != "Cc")
+    return "".join(kept).strip()
 
 
 def parse_amount(text: str) -> Decimal | None:

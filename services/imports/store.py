@@ -54,9 +54,11 @@ class _Stored:
 
     id: int
     client_id: int
+    client_code: str
     date: date
     status: DocumentStatus
     fingerprint: str
+    source_file: str
 
 
 @dataclass(frozen=True)
@@ -79,10 +81,12 @@ def store_documents(
     """Create, update or leave each document, and mark affected tasks stale.
 
     Raise `ImportRejectedError` before writing anything when a document names a
-    client that is not known yet and the file gives no name for it.
+    client that is not known yet and the file gives no name for it, or when its
+    number is already stored for another client.
     """
-    client_ids = _ensure_clients(session, clients, report)
     stored = _load_stored(session, [document.number for document in documents])
+    _reject_other_clients_numbers(documents, stored)
+    client_ids = _ensure_clients(session, clients, report)
 
     new: list[ParsedDocument] = []
     changed: list[tuple[ParsedDocument, _Stored]] = []
@@ -112,6 +116,36 @@ def store_documents(
     changes = [_describe(document, None, client_ids) for document in new]
     changes += [_describe(doc, previous, client_ids) for doc, previous in changed]
     _mark_tasks_stale(session, [change for change in changes if change], report, actor)
+
+
+def _reject_other_clients_numbers(
+    documents: list[ParsedDocument], stored: dict[str, _Stored]
+) -> None:
+    """Reject documents whose number another client's stored document has.
+
+    Document numbers are unique across clients, so such a row is a typing
+    error or a number reused by the ERP, and storing it would move the
+    stored document and its amounts to another client's statement.
+    """
+    problems = []
+    for document in documents:
+        previous = stored.get(document.number)
+        if previous is None or previous.client_code == document.client_code:
+            continue
+        origin = f" (imported from {previous.source_file})"
+        problems.append(
+            ImportProblem(
+                document.source_file,
+                document.location,
+                document.number_field,
+                document.number,
+                f"a number not already used by client {previous.client_code}"
+                + (origin if previous.source_file else ""),
+            )
+        )
+    if problems:
+        files = ", ".join(sorted({problem.file for problem in problems}))
+        raise ImportRejectedError(files, problems)
 
 
 def _ensure_clients(
@@ -184,16 +218,30 @@ def _complete_client(client: Client, parsed: ParsedClient) -> bool:
 def _load_stored(session: Session, numbers: list[str]) -> dict[str, _Stored]:
     stored: dict[str, _Stored] = {}
     for batch in chunks(numbers):
-        query = select(
-            Document.number,
-            Document.id,
-            Document.client_id,
-            Document.date,
-            Document.status,
-            Document.fingerprint,
-        ).where(Document.number.in_(batch))
-        for number, id_, client_id, day, status, fingerprint in session.execute(query):
-            stored[number] = _Stored(id_, client_id, day, status, fingerprint)
+        query = (
+            select(
+                Document.number,
+                Document.id,
+                Document.client_id,
+                Client.code,
+                Document.date,
+                Document.status,
+                Document.fingerprint,
+                Document.source_file,
+            )
+            .join(Client, Document.client_id == Client.id)
+            .where(Document.number.in_(batch))
+        )
+        for row in session.execute(query):
+            stored[row.number] = _Stored(
+                row.id,
+                row.client_id,
+                row.code,
+                row.date,
+                row.status,
+                row.fingerprint,
+                row.source_file,
+            )
     return stored
 
 
