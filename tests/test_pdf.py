@@ -13,8 +13,10 @@ import pytest
 from fpdf import FPDF
 from pypdf import PdfReader
 
+from services.formatting import format_amount
 from services.models import DocumentType
 from services.pdf import attachment_filename, render_statement_pdf
+from services.pdf.columns import AMOUNT_COLUMNS, FONT_SIZE, table_columns
 from services.pdf.fonts import FONT_FILES, FONTS_DIR
 from services.periods import Period
 from services.statements import (
@@ -381,3 +383,68 @@ def test_attachment_filename_cyrillic_client() -> None:
     name = attachment_filename(make_statement(1, name="ООО Ромашка"))
 
     assert name.endswith("_OOO-Romashka.pdf")
+
+
+def large_rows(gross: str, count: int = 121) -> list[StatementRow]:
+    amount = Decimal(gross)
+    vat = (amount * Decimal("21") / Decimal("121")).quantize(Decimal("0.01"))
+    return [
+        replace(make_row(index), net=amount - vat, vat=vat, gross=amount)
+        for index in range(count)
+    ]
+
+
+@pytest.mark.parametrize("language", ["lt", "en"], ids=["lt", "en"])
+@pytest.mark.parametrize(
+    "gross",
+    ["99999999.99", "-11207145.08", "9999999999999999.99"],
+    ids=["99-million", "negative-11-million", "16-digits"],
+)
+def test_pdf_amounts_never_wrap(language: str, gross: str) -> None:
+    statement = make_statement(rows=large_rows(gross), language=language)
+    [total] = statement.totals
+
+    fragments = text_fragments(render_statement_pdf(statement))
+
+    shown = {text.strip() for text, _, _ in fragments}
+    [line] = total.by_rate
+    [row, *_] = statement.rows
+    amounts = [total.net, total.vat, total.gross, line.net, line.vat]
+    for amount in [*amounts, row.net, row.vat, row.gross]:
+        assert format_amount(amount, language) in shown, amount
+    for text, left, right in fragments:
+        assert left >= MARGIN_PT - 0.5, text
+        assert right <= A4_WIDTH_PT - MARGIN_PT + 0.5, text
+
+
+@pytest.mark.parametrize(
+    ("amounts", "shrunk"),
+    [
+        pytest.param((15.0, 12.0, 15.0), False, id="usual"),
+        pytest.param((30.0, 28.0, 30.0), False, id="wide"),
+        pytest.param((45.0, 40.0, 45.0), True, id="too-wide"),
+    ],
+)
+def test_table_columns_fit_widest_amount(
+    amounts: tuple[float, float, float], shrunk: bool
+) -> None:
+    columns = table_columns(amounts, date=15.0)
+
+    assert sum(column.width for column in columns) == pytest.approx(180.0)
+    assert columns[1].width >= 15.0 + 2
+    for index, text_width in zip(AMOUNT_COLUMNS, amounts, strict=True):
+        size = columns[index].size or FONT_SIZE
+        assert text_width * size / FONT_SIZE <= columns[index].width - 2, index
+    assert (columns[3].size is not None) == shrunk
+
+
+def test_pdf_long_number_breaks_after_hyphen() -> None:
+    number = "PVM-2026-LONG-NUMBER-000030-ŠĄĘ"
+    rows = [replace(make_row(0), number=number)]
+
+    fragments = text_fragments(render_statement_pdf(make_statement(rows=rows)))
+
+    pieces = [text for text, _, _ in fragments if text in number]
+    assert "".join(pieces) == number
+    assert len(pieces) > 1
+    assert all(piece.endswith("-") for piece in pieces[:-1]), pieces

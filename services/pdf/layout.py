@@ -9,7 +9,7 @@ slower. Rows and boxes measure their text and grow to fit the wrapped lines.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from fpdf import FPDF
@@ -23,6 +23,14 @@ from services.formatting import (
     format_rate,
     language_of,
 )
+from services.pdf.columns import (
+    AMOUNT_COLUMNS,
+    COLUMNS,
+    FONT_SIZE,
+    PADDING,
+    Column,
+    table_columns,
+)
 from services.pdf.fonts import FAMILY, add_statement_fonts
 from services.pdf.labels import Labels, labels_for
 from services.pdf.output import StatementOutputProducer
@@ -35,29 +43,12 @@ CONTENT_WIDTH = PAGE_WIDTH - 2 * MARGIN
 # The table stops above the footer, which sits in the bottom margin area.
 TABLE_BOTTOM = PAGE_HEIGHT - MARGIN - 6.0
 
-FONT_SIZE = 8.0
 LINE_HEIGHT = 3.8
-PADDING = 1.0
 BASELINE = 2.9
 BOX_GAP = 6.0
 
 
-@dataclass(frozen=True)
-class Column:
-    width: float
-    align: Align
-
-
-# Number, date, type, net, VAT, gross, currency; 180 mm in all.
-COLUMNS = (
-    Column(36.0, Align.L),
-    Column(21.0, Align.L),
-    Column(33.0, Align.L),
-    Column(25.0, Align.R),
-    Column(22.0, Align.R),
-    Column(25.0, Align.R),
-    Column(18.0, Align.L),
-)
+NUMBER_BREAKS = "-/_"
 
 
 class StatementDocument(FPDF):
@@ -69,6 +60,7 @@ class StatementDocument(FPDF):
         self.set_margins(MARGIN, MARGIN, MARGIN)
         self.set_auto_page_break(auto=False)
         self.c_margin = PADDING
+        self.columns: tuple[Column, ...] = COLUMNS
 
     def output(self, *args: Any, **kwargs: Any) -> Any:
         """Write the PDF with the statement fonts' cached subsets."""
@@ -94,6 +86,8 @@ def render_statement_pdf(statement: Statement) -> bytes:
     pdf.set_author(statement.company.name)
     pdf.set_lang(language)
 
+    pdf.columns = _sized_columns(pdf, statement, language)
+
     pdf.add_page()
     _draw_header(pdf, statement, language)
     _draw_headings(pdf)
@@ -110,11 +104,42 @@ def render_statement_pdf(statement: Statement) -> bytes:
             format_amount(row.gross, language),
             row.currency,
         ]
-        _draw_table_row(pdf, cells, COLUMNS)
+        _draw_table_row(pdf, cells, pdf.columns)
     for total in statement.totals:
         _draw_total(pdf, total, language)
 
     return bytes(pdf.output())
+
+
+def _sized_columns(
+    pdf: StatementDocument, statement: Statement, language: str
+) -> tuple[Column, ...]:
+    """Size the table's columns for the widest amount and date it prints."""
+    rows: list[list[str]] = [[] for _ in AMOUNT_COLUMNS]
+    totals: list[list[str]] = [[] for _ in AMOUNT_COLUMNS]
+    for row in statement.rows:
+        for cells, amount in zip(rows, (row.net, row.vat, row.gross), strict=True):
+            cells.append(format_amount(amount, language))
+    for total in statement.totals:
+        amounts = (total.net, total.vat, total.gross)
+        for cells, amount in zip(totals, amounts, strict=True):
+            cells.append(format_amount(amount, language))
+        for line in total.by_rate:
+            rows[0].append(format_amount(line.net, language))
+            rows[1].append(format_amount(line.vat, language))
+
+    # Totals are printed in bold, which is wider.
+    pdf.set_font(FAMILY, "", FONT_SIZE)
+    regular = [_widest(pdf, cells) for cells in rows]
+    dates = _widest(pdf, [format_date(row.date, language) for row in statement.rows])
+    pdf.set_font(FAMILY, "B", FONT_SIZE)
+    bold = [_widest(pdf, cells) for cells in totals]
+    widest = [max(pair) for pair in zip(regular, bold, strict=True)]
+    return table_columns(widest, dates)
+
+
+def _widest(pdf: FPDF, texts: Sequence[str]) -> float:
+    return max((_text_width(pdf, text) for text in texts), default=0.0)
 
 
 def _draw_header(pdf: StatementDocument, statement: Statement, language: str) -> None:
@@ -207,12 +232,14 @@ def _draw_headings(pdf: StatementDocument) -> None:
         labels.gross,
         labels.currency,
     ]
+    # Headings keep the table's font size when the amounts are printed smaller.
+    columns = [replace(column, size=None) for column in pdf.columns]
     pdf.set_font(FAMILY, "B", FONT_SIZE)
     pdf.set_fill_color(230)
-    lines = _wrap_cells(pdf, headings, COLUMNS)
+    lines = _wrap_cells(pdf, headings, columns)
     height = _row_height(lines)
     pdf.rect(MARGIN, pdf.get_y(), CONTENT_WIDTH, height, style="F")
-    _draw_lines(pdf, lines, COLUMNS, height)
+    _draw_lines(pdf, lines, columns, height)
     pdf.set_font(FAMILY, "", FONT_SIZE)
 
 
@@ -241,8 +268,8 @@ def _new_page(pdf: StatementDocument) -> None:
 
 def _draw_total(pdf: StatementDocument, total: CurrencyTotal, language: str) -> None:
     """Draw one currency's totals and its VAT lines, kept together on one page."""
-    label_column = Column(sum(column.width for column in COLUMNS[:3]), Align.R)
-    columns = [label_column, *COLUMNS[3:]]
+    label_column = Column(sum(column.width for column in pdf.columns[:3]), Align.R)
+    columns = [label_column, *pdf.columns[3:]]
     rows = [
         [
             pdf.labels.vat_at_rate.format(rate=format_rate(line.rate, language)),
@@ -278,17 +305,26 @@ def _draw_total(pdf: StatementDocument, total: CurrencyTotal, language: str) -> 
 def _wrap_cells(
     pdf: FPDF, cells: Sequence[str], columns: Sequence[Column]
 ) -> list[list[str]]:
-    return [
-        _wrap(pdf, text, column.width)
-        for text, column in zip(cells, columns, strict=True)
-    ]
+    wrapped = []
+    size = pdf.font_size_pt
+    for text, column in zip(cells, columns, strict=True):
+        _set_size(pdf, column.size or size)
+        wrapped.append(_wrap(pdf, text, column.width))
+    _set_size(pdf, size)
+    return wrapped
+
+
+def _set_size(pdf: FPDF, size: float) -> None:
+    if pdf.font_size_pt != size:
+        pdf.set_font_size(size)
 
 
 def _wrap(pdf: FPDF, text: str, width: float) -> list[str]:
     """Split `text` into lines that fit a column `width` wide, padding included.
 
-    Lines break at spaces and line breaks; a word wider than the column is
-    broken between characters. No-break spaces never break.
+    Lines break at spaces and line breaks. A word wider than the column is
+    broken after the last `NUMBER_BREAKS` character that fits, else between
+    characters. No-break spaces never break.
     """
     room = width - 2 * PADDING
     if "\n" not in text and _text_width(pdf, text) <= room:
@@ -305,12 +341,20 @@ def _wrap(pdf: FPDF, text: str, width: float) -> list[str]:
             if line:
                 lines.append(line)
             while len(word) > 1 and _text_width(pdf, word) > room:
-                cut = _longest_fitting_prefix(pdf, word, room)
+                cut = _break_point(word, _longest_fitting_prefix(pdf, word, room))
                 lines.append(word[:cut])
                 word = word[cut:]
             line = word
         lines.append(line)
     return lines
+
+
+def _break_point(word: str, cut: int) -> int:
+    """Move `cut` back to just after a '-', '/' or '_' in `word[:cut]`, if any."""
+    if cut >= len(word):
+        return cut
+    after = max(word.rfind(char, 0, cut) for char in NUMBER_BREAKS) + 1
+    return after if after > 1 else cut
 
 
 def _longest_fitting_prefix(pdf: FPDF, word: str, room: float) -> int:
@@ -342,7 +386,9 @@ def _draw_lines(
 ) -> None:
     """Print the cells' lines from the current y, then rule a line under the row."""
     top = pdf.get_y()
+    size = pdf.font_size_pt
     for x, cell, column in _placed(lines, columns):
+        _set_size(pdf, column.size or size)
         baseline = top + PADDING + BASELINE
         for text in cell:
             if column.align is Align.R:
@@ -351,6 +397,7 @@ def _draw_lines(
                 start = x + PADDING
             pdf.text(start, baseline, text)
             baseline += LINE_HEIGHT
+    _set_size(pdf, size)
 
     bottom = top + height
     pdf.set_draw_color(200)
