@@ -1,9 +1,10 @@
 """The statement drawn with reportlab's platypus, to compare the product's PDF with.
 
-It prints what `services.pdf` prints, from the same labels and formatting: the
-title and period, the seller and client boxes, a table with the same seven
-columns whose headings repeat on every page, the totals per currency with the
-VAT lines, and "page N of M" in the footer, all in DejaVu Sans.
+It prints what `services.pdf` prints, from the same labels and formatting:
+the title and period, the seller and client boxes, and a table with the same
+seven columns whose headings repeat on every page. Then come the totals per
+currency with the VAT lines, and "page N of M" in the footer, all in DejaVu
+Sans.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def register_fonts() -> None:
 
 
 class NumberedCanvas(Canvas):
-    """A canvas that holds its pages until the end, to print "page N of M"."""
+    """A canvas that keeps its pages until the end, to print "page N of M"."""
 
     def __init__(self, *args: Any, page_of: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -178,7 +178,7 @@ class ProgressSink:
         self.updates.append(time.monotonic())
 
     def max_per_second(self) -> int:
-        """The most updates posted within any one second."""
+        """Return the maximum number of updates posted within one second."""
         best = 0
         start = 0
         for end, moment in enumerate(self.updates):

@@ -189,8 +189,8 @@ class Company:
         if period == FULL_MONTH:
             active_others = others
         else:
-            wanted = round(len(clients) * ACTIVE_SHARE) - len(large)
-            active_others = generator.sample(others, max(0, wanted))
+            target = round(len(clients) * ACTIVE_SHARE) - len(large)
+            active_others = generator.sample(others, max(0, target))
 
         counts = {client_id: generator.randint(*LARGE_DOCUMENTS) for client_id in large}
         left = max(len(active_others), self.documents_per_month - sum(counts.values()))
