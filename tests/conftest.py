@@ -1,4 +1,4 @@
-"""Fixtures: a migrated database on SQLite and on PostgreSQL for every test that asks."""
+"""Fixtures: a migrated database, on SQLite and on PostgreSQL, for each test."""
 
 from __future__ import annotations
 
