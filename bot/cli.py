@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from datetime import date, datetime
 from functools import wraps
 from pathlib import Path
@@ -240,9 +240,9 @@ def run_send(
     with app_context() as context:
         if client_code:
             client_code = _client_code(context, client_code)
-        backend = make_backend(context.settings)
         sender = sender_from_settings(context.settings)
-        with progress_bar("Sending") as progress:
+        backend = make_backend(context.settings, pooled=True)
+        with closing(backend), progress_bar("Sending") as progress:
             report = send_run(
                 context.factory,
                 month,

@@ -110,11 +110,12 @@ class SlackJobs:
                 messages.post_run(period, note=f"Sending: {done} of {total}")
 
         settings = self.context.settings
+        backend = make_backend(settings, pooled=True)
         try:
             report = send_run(
                 self.context.factory,
                 period,
-                backend=make_backend(settings),
+                backend=backend,
                 sender=sender_from_settings(settings),
                 actor=payload["actor"],
                 client_code=client_code,
@@ -127,6 +128,8 @@ class SlackJobs:
             self._redraw_changed(period, seen)
             messages.post_run(period)
             return
+        finally:
+            backend.close()
 
         status = self._redraw_changed(period, seen)
         problems = [

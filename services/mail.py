@@ -65,6 +65,9 @@ class MailBackend(Protocol):
 
     def send(self, message: OutgoingMessage, sender: Sender) -> str: ...
 
+    def close(self) -> None:
+        """Release open connections; the backend is not used afterwards."""
+
 
 def unique_addresses(addresses: Iterable[str]) -> tuple[str, ...]:
     """Drop repeated addresses, ignoring case and surrounding spaces, keeping order."""

@@ -43,6 +43,9 @@ class OutboxBackend:
         )
         return message_id
 
+    def close(self) -> None:
+        """Do nothing, because each e-mail's file is closed when written."""
+
     def path_for(self, message: OutgoingMessage) -> Path:
         """Return the file an e-mail goes to, named in ASCII after client and task."""
         period = ascii_filename(message.custom_args.get(PERIOD, ""), fallback="other")
