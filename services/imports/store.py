@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from services import audit
@@ -34,6 +34,8 @@ logger = logging.getLogger(__name__)
 # Rows per IN list, INSERT or UPDATE batch: well under SQLite's and
 # PostgreSQL's parameter limits, and few enough round trips for a large file.
 CHUNK = 500
+# Inserted documents after which PostgreSQL's statistics are refreshed.
+ANALYZE_AFTER_ROWS = 10_000
 
 # Task states whose PDF may be rebuilt, so a document change makes them stale.
 STALEABLE_STATES = frozenset(
@@ -116,6 +118,20 @@ def store_documents(
     changes = [_describe(document, None, client_ids) for document in new]
     changes += [_describe(doc, previous, client_ids) for doc, previous in changed]
     _mark_tasks_stale(session, [change for change in changes if change], report, actor)
+    _refresh_statistics(session, len(new))
+
+
+def _refresh_statistics(session: Session, inserted: int) -> None:
+    """Let PostgreSQL's planner see a large import before generation queries it.
+
+    Autovacuum re-analyzes a table only after a share of it changed, so a
+    month added to a year of documents can leave the planner choosing a slow
+    index for that month.
+    """
+    on_postgresql = session.get_bind().dialect.name == "postgresql"
+    if on_postgresql and inserted >= ANALYZE_AFTER_ROWS:
+        session.execute(text("ANALYZE documents"))
+        session.execute(text("ANALYZE document_lines"))
 
 
 def _reject_other_clients_numbers(
