@@ -8,10 +8,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy.orm import Session
 
 from services.models import Client, Document, DocumentStatus, DocumentType
 from services.periods import Period
@@ -149,7 +149,17 @@ def _totals(documents: list[Document]) -> tuple[CurrencyTotal, ...]:
     return tuple(totals)
 
 
-def documents_fingerprint(documents: Iterable[Document]) -> str:
+class Fingerprinted(Protocol):
+    """A document as its digest sees it: a `Document` or a selected row."""
+
+    @property
+    def number(self) -> str: ...
+
+    @property
+    def fingerprint(self) -> str: ...
+
+
+def documents_fingerprint(documents: Iterable[Fingerprinted]) -> str:
     """Digest the documents a statement is made from, to tell when they change."""
     digest = hashlib.sha256()
     for number, fingerprint in sorted(
@@ -162,21 +172,22 @@ def documents_fingerprint(documents: Iterable[Document]) -> str:
 def current_fingerprints(
     session: Session, period: Period, client_ids: Any
 ) -> defaultdict[int, str]:
-    """Digest each client's posted documents in the period, as generation does."""
-    grouped: defaultdict[int, list[Document]] = defaultdict(list)
-    documents = session.scalars(
-        select(Document)
-        .where(
+    """Digest each client's posted documents in the period, as generation does.
+
+    Plain rows instead of ORM objects keep this fast for a month of tens of
+    thousands of documents.
+    """
+    grouped: defaultdict[int, list[Fingerprinted]] = defaultdict(list)
+    rows = session.execute(
+        select(Document.client_id, Document.number, Document.fingerprint).where(
             Document.client_id.in_(client_ids),
             Document.status == DocumentStatus.POSTED,
             Document.date >= period.start,
             Document.date < period.end,
         )
-        # The digest needs only these, and a month has tens of thousands.
-        .options(load_only(Document.client_id, Document.number, Document.fingerprint))
     )
-    for document in documents:
-        grouped[document.client_id].append(document)
+    for row in rows:
+        grouped[row.client_id].append(row)
     empty = documents_fingerprint([])
     fingerprints: defaultdict[int, str] = defaultdict(lambda: empty)
     for client_id, client_documents in grouped.items():
