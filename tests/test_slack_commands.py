@@ -175,6 +175,13 @@ def test_email_makes_task_ready(slack_app: SlackApp) -> None:
 
     reply = _reply(slack_app, "email K0001 naujas@example.com")
 
+    # The messages are redrawn after the reply, so wait for the month's message.
+    wait_for(
+        lambda: (
+            "ready to send 2"
+            in json.dumps(slack_fixtures.month_message(slack_app).blocks)
+        )
+    )
     [message] = [
         item
         for item in slack_app.slack.thread(CHANNEL, month.ts)
