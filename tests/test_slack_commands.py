@@ -296,8 +296,15 @@ def test_unknown_client_is_named(slack_app: SlackApp) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["email K0001 naujas@example.com", "exclude K0000 prepaid", "include K0002"],
-    ids=["email", "exclude", "include"],
+    [
+        "email K0001 naujas@example.com",
+        "exclude K0000 prepaid",
+        "include K0002",
+        '"email" K0001 naujas@example.com',
+        "'EXCLUDE' K0000 prepaid",
+        "e\\mail K0001 naujas@example.com",
+    ],
+    ids=["email", "exclude", "include", "quoted", "quoted-capitals", "escaped"],
 )
 def test_outsider_cannot_change_clients(slack_app: SlackApp, text: str) -> None:
     add_clients(slack_app.factory, 2, without_email=frozenset({1}))

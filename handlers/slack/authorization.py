@@ -18,6 +18,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot import slack_blocks
 from bot.slack_runtime import SlackRuntime
+from handlers.slack.command_text import subcommand_of
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +41,8 @@ CHANGING_VIEWS = frozenset({slack_blocks.NEW_RUN_VIEW, slack_blocks.SKIP_VIEW})
 def changes_something(body: dict[str, Any]) -> bool:
     """Tell whether the request would change anything if it were carried out."""
     if "command" in body:
-        words = str(body.get("text") or "").split()
-        return bool(words) and words[0].lower() in CHANGING_SUBCOMMANDS
+        name, _words = subcommand_of(str(body.get("text") or ""))
+        return name in CHANGING_SUBCOMMANDS
     kind = body.get("type")
     if kind == "block_actions":
         return any(

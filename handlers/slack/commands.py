@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import re
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,6 +18,7 @@ from slack_sdk import WebClient
 
 from bot import slack_blocks, slack_jobs
 from bot.slack_runtime import SlackRuntime
+from handlers.slack.command_text import subcommand_of
 from services import clients
 from services.errors import InvoiceListsError
 from services.models import utcnow
@@ -59,15 +59,14 @@ def register(app: App, runtime: SlackRuntime) -> None:
         ack: Ack, command: dict[str, Any], respond: Respond, client: WebClient
     ) -> None:
         ack()
-        words = _split(str(command.get("text") or ""))
-        name = words[0].lower() if words else "help"
+        name, words = subcommand_of(str(command.get("text") or ""))
         handler = SUBCOMMANDS.get(name, show_help)
         request = CommandRequest(
             runtime=runtime,
             user=str(command.get("user_id", "")),
             channel=str(command.get("channel_id", "")),
             trigger_id=str(command.get("trigger_id", "")),
-            words=words[1:],
+            words=words,
             respond=respond,
             client=client,
         )
@@ -76,13 +75,6 @@ def register(app: App, runtime: SlackRuntime) -> None:
         except InvoiceListsError as error:
             subject = FAILURE_SUBJECTS.get(handler, name)
             request.reply(f"Could not {subject}: {error}")
-
-
-def _split(text: str) -> list[str]:
-    try:
-        return shlex.split(text)
-    except ValueError:
-        return text.split()
 
 
 def _month_and_rest(request: CommandRequest) -> tuple[Period, list[str]]:
