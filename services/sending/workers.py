@@ -32,9 +32,10 @@ def _deliver_all(
 
     This thread does every claim and every record, a batch per transaction,
     so the database commits a few times per batch instead of twice per e-mail,
-    and the workers only make HTTP requests. A batch is claimed only when
-    fewer than twice `workers` requests are waiting, so a crash strands few
-    tasks in `sending`.
+    and the workers only make HTTP requests. Only as many tasks are claimed
+    as there are idle threads, so every task in `sending` has its request in
+    flight: after a crash, the tasks left `sending` are exactly those whose
+    outcome is unknown, and no task that was never attempted is among them.
     """
     report = progress or no_progress
     total = len(candidates)
@@ -49,14 +50,17 @@ def _deliver_all(
             report(len(outcomes), total, outcome.client_code)
 
     pending: dict[Future[_Attempt], _Claim] = {}
+    start = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for start in range(0, total, workers):
-            while len(pending) >= 2 * workers:
+        while start < total:
+            if len(pending) >= workers:
                 finish(_record_done(delivery, pending))
+                continue
             if delivery.halt.stopped:
                 finish(_not_attempted(delivery, candidates[start:]))
                 break
-            chunk = candidates[start : start + workers]
+            chunk = candidates[start : start + workers - len(pending)]
+            start += len(chunk)
             claims, refused = _claim_batch(delivery, chunk, states)
             finish(refused)
             for claim in claims:
