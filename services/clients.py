@@ -13,6 +13,7 @@ from services.addresses import fold_address, parse_addresses
 from services.db import transaction
 from services.errors import InvalidStateError, NotFoundError
 from services.models import UNSENT_STATES, Client, ClientEmail, ClientTask, TaskState
+from services.run_state import refresh_run_state
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,7 @@ def exclude_client(
         client = _load_client(session, code)
         client.excluded = True
         client.exclude_reason = shown_reason
+        apply_exclusion(session, client)
         audit.record(
             session,
             actor=actor,
@@ -166,6 +168,7 @@ def include_client(factory: sessionmaker[Session], code: str, *, actor: str) -> 
         previous = client.exclude_reason
         client.excluded = False
         client.exclude_reason = ""
+        apply_exclusion(session, client)
         audit.record(
             session,
             actor=actor,
@@ -175,6 +178,37 @@ def include_client(factory: sessionmaker[Session], code: str, *, actor: str) -> 
         )
     logger.info("client %s included", client.code)
     return client
+
+
+EXCLUDED_PREFIX = "client excluded: "
+
+
+def apply_exclusion(session: Session, client: Client) -> None:
+    """Carry the client's exclusion over to its client tasks that are not sent.
+
+    An excluded client's unsent tasks become skipped, so its months can be
+    complete. Including it again turns the tasks skipped for that reason into
+    stale ones, which the next Generate rebuilds with the current documents.
+    """
+    tasks = session.scalars(select(ClientTask).where(ClientTask.client_id == client.id))
+    for task in tasks:
+        if client.excluded and task.state in UNSENT_STATES:
+            task.state = TaskState.SKIPPED
+            task.skip_reason = EXCLUDED_PREFIX + client.exclude_reason
+        elif (
+            not client.excluded
+            and task.state is TaskState.SKIPPED
+            and task.skip_reason.startswith(EXCLUDED_PREFIX)
+        ):
+            task.state = TaskState.STALE
+            task.skip_reason = ""
+            task.stale_reason = (
+                "the client was included again; generate the month to rebuild "
+                "its statement"
+            )
+        else:
+            continue
+        refresh_run_state(session, task.run)
 
 
 def _load_client(session: Session, code: str) -> Client:

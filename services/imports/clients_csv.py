@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from services import audit
 from services.addresses import EXAMPLE, InvalidAddressError, parse_addresses
-from services.clients import replace_client_emails, set_client_name
+from services.clients import apply_exclusion, replace_client_emails, set_client_name
 from services.db import transaction
 from services.errors import ImportProblem, ImportRejectedError
 from services.imports.csv_rows import CsvRow, read_rows
@@ -121,12 +121,15 @@ def _with_location(row: ClientRow, location: str) -> ClientRow:
     return ClientRow(**{**row.__dict__, "location": location})
 
 
-def _apply_row(client: Client, row: ClientRow) -> None:
+def _apply_row(session: Session, client: Client, row: ClientRow) -> None:
     set_client_name(client, row.name)
     client.language = row.language
     client.address = row.address
+    was_excluded = client.excluded
     client.excluded = row.excluded
     client.exclude_reason = row.exclude_reason
+    if client.id is not None and was_excluded != row.excluded:
+        apply_exclusion(session, client)
 
 
 def _matches(client: Client, row: ClientRow) -> bool:
@@ -153,7 +156,7 @@ def _store_row(
     else:
         report.updated += 1
 
-    _apply_row(client, row)
+    _apply_row(session, client, row)
     if client.email_addresses != list(row.emails):
         report.tasks_updated += replace_client_emails(session, client, list(row.emails))
 
