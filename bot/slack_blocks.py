@@ -13,6 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from services.delivery import PROBLEM_EVENTS
 from services.models import RunState, TaskState
 from services.periods import Period
 from services.runs import ExcludedClient, RunStatus
@@ -260,6 +261,14 @@ def task_blocks(task: TaskView) -> list[Block]:
 
 def state_line(task: TaskView) -> str:
     reason = escape(shorten(task.reason, 1000))
+    if task.state is TaskState.SENT and task.delivery_status in PROBLEM_EVENTS:
+        detail = escape(shorten(task.delivery_detail, 1000))
+        return (
+            f":warning: Sent {timestamp(task.sent_at)} but not delivered "
+            f"({escape(task.delivery_status)}): {detail or 'no reason given'}. "
+            "Check the address, then set another with "
+            f"`/invoices email {escape(task.client_code)} ADDRESS`."
+        )
     if task.state is TaskState.SENT:
         line = f":white_check_mark: Sent {timestamp(task.sent_at)}"
         if task.delivery_status:

@@ -108,11 +108,8 @@ def generate_run(
     large month and none (this process) for a small one. When `today` (in the
     company's time zone) is given, a month that has not ended is rejected.
     """
-    if today is not None and today < period.end:
-        raise InvalidStateError(
-            f"{period} has not ended yet, so its documents may still change; "
-            f"generate it on {period.end} or later"
-        )
+    if today is not None:
+        ensure_month_ended(period, today)
     report_progress = progress or no_progress
     report = GenerateReport(period=str(period))
 
@@ -325,4 +322,13 @@ def _finish_generation(
             action="run.generate",
             period=str(period),
             detail=report.summary_line(),
+        )
+
+
+def ensure_month_ended(period: Period, today: date) -> None:
+    """Raise `InvalidStateError` when `today` is still inside `period` or before it."""
+    if today < period.end:
+        raise InvalidStateError(
+            f"{period} has not ended yet, so its documents may still change; "
+            f"generate it on {period.end} or later"
         )

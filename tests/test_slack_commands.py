@@ -321,3 +321,33 @@ def test_outsider_cannot_change_clients(slack_app: SlackApp, text: str) -> None:
         True,
     ]
     assert _audit_actions(slack_app) == []
+
+
+# Generate.
+
+
+def test_generate_unknown_month_is_explained(slack_app: SlackApp) -> None:
+    jobs_before = slack_app.job_count()
+
+    reply = _reply(slack_app, "generate 2099-01")
+
+    assert "there is no monthly task for 2099-01" in reply["text"]
+    assert slack_app.job_count() == jobs_before
+
+
+def test_generate_open_month_is_explained(slack_app: SlackApp) -> None:
+    today = date.today()
+    period = Period(today.year, today.month)
+    create_run(
+        slack_app.factory,
+        period,
+        planned_start=period.end,
+        planned_end=period.end,
+        actor="test",
+    )
+    jobs_before = slack_app.job_count()
+
+    reply = _reply(slack_app, f"generate {period}")
+
+    assert f"{period} has not ended yet" in reply["text"]
+    assert slack_app.job_count() == jobs_before

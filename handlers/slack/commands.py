@@ -23,7 +23,8 @@ from services import clients
 from services.errors import InvoiceListsError
 from services.models import utcnow
 from services.periods import Period
-from services.runs import current_period, run_status
+from services.run_generation import ensure_month_ended
+from services.runs import current_period, find_run, run_status
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +117,11 @@ def open_new_run(request: CommandRequest) -> None:
 
 def generate(request: CommandRequest) -> None:
     period, _rest = _month_and_rest(request)
+    # Fail here, where the person can read it, not later inside the job.
+    find_run(request.runtime.context.factory, period)
+    ensure_month_ended(
+        period, utcnow().astimezone(request.runtime.context.settings.zone).date()
+    )
     queued = request.runtime.enqueue(
         slack_jobs.GENERATE,
         {"period": str(period), "actor": request.actor, "user": request.user},
