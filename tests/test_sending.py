@@ -150,7 +150,10 @@ def test_ready_tasks_are_sent_and_recorded(
     report = send(factory, sendgrid_standin)
 
     assert report.sent == 2
-    assert report.summary_line() == "Sent 2, failed 0, skipped 0, unknown 0."
+    assert (
+        report.summary_line()
+        == "Sent 2, failed 0, already sent or skipped 0, unknown 0."
+    )
     for task_id in (first, second):
         task = task_of(factory, task_id)
         assert task.state is TaskState.SENT

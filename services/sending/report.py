@@ -73,9 +73,10 @@ class SendReport:
         )
 
     def summary_line(self) -> str:
+        # SendResult.SKIPPED counts tasks already sent or skipped before this call.
         line = (
-            f"Sent {self.sent}, failed {self.failed}, skipped {self.skipped}, "
-            f"unknown {self.unknown}"
+            f"Sent {self.sent}, failed {self.failed}, "
+            f"already sent or skipped {self.skipped}, unknown {self.unknown}"
         )
         if self.not_sendable:
             line += f", not sendable {self.not_sendable}"
