@@ -37,8 +37,10 @@ def configure_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # Alembic reports its migration context on every start; only changes matter.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Alembic reports its migration context on every start, and fontTools each
+    # font subset; neither is a business event.
+    for noisy in ("alembic", "fontTools"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @contextmanager
