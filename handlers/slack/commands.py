@@ -21,10 +21,10 @@ from bot.slack_runtime import SlackRuntime
 from handlers.slack.command_text import subcommand_of
 from services import clients
 from services.errors import InvoiceListsError
-from services.models import utcnow
+from services.models import RunState, utcnow
 from services.periods import Period
 from services.run_generation import ensure_month_ended
-from services.runs import current_period, find_run, run_status
+from services.runs import current_period, find_run, recent_runs, run_status
 
 logger = logging.getLogger(__name__)
 
@@ -187,18 +187,17 @@ def include(request: CommandRequest) -> None:
 
 
 def _redraw_client(request: CommandRequest, code: str) -> None:
-    """Redraw the client's message in the current month, whose state may change."""
+    """Redraw the client's messages in every recent month not yet complete."""
     factory = request.runtime.context.factory
-    try:
-        status = run_status(factory, current_period(factory))
-    except InvoiceListsError:
-        return
     messages = request.runtime.messages
-    for task in status.tasks:
-        if task.client_code == code:
-            messages.refresh_task(task, channel=status.run.slack_channel)
-    if status.run.slack_ts:
-        messages.post_run(Period.parse(status.run.period))
+    for run in recent_runs(factory):
+        if run.state is RunState.COMPLETE or not run.slack_ts:
+            continue
+        status = run_status(factory, Period.parse(run.period))
+        for task in status.tasks:
+            if task.client_code == code:
+                messages.refresh_task(task, channel=status.run.slack_channel)
+        messages.post_run(Period.parse(run.period))
 
 
 SUBCOMMANDS: dict[str, Subcommand] = {
