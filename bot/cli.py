@@ -104,12 +104,21 @@ def db() -> None:
 @reports_errors
 def db_upgrade() -> None:
     """Create the schema or migrate it to this version."""
-    from services.db import upgrade
+    from services.db import current_revision, upgrade
 
     with app_context(check=False) as context:
+        before = current_revision(context.engine)
         upgrade(context.engine)
+        after = current_revision(context.engine)
         url = context.engine.url.render_as_string(hide_password=True)
-    stdout.print(f"The database at {url} is up to date.")
+    if before is None:
+        stdout.print(f"Created the schema (revision {after}) in the database at {url}.")
+    elif before != after:
+        stdout.print(
+            f"Migrated the database at {url} from revision {before} to {after}."
+        )
+    else:
+        stdout.print(f"The database at {url} is up to date (revision {after}).")
 
 
 @main.group("import")

@@ -86,6 +86,12 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
+def current_revision(engine: Engine) -> str | None:
+    """Return the schema revision the database is at, or None when it has none."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
 def check_schema(engine: Engine) -> None:
     """Raise `SchemaOutdatedError` unless the database is at the newest revision."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
@@ -96,8 +102,7 @@ def check_schema(engine: Engine) -> None:
             f"there is no database file at {database}; create it with "
             "`invoices db upgrade` or set DATABASE_URL"
         )
-    with engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
+    current = current_revision(engine)
     if current == head:
         return
     if current is None:

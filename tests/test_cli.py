@@ -330,3 +330,15 @@ def test_invalid_mail_from_is_rejected(
 
     assert "MAIL_FROM" in result.output
     assert "not an e-mail address" in result.output
+
+
+def test_db_upgrade_says_what_it_did(
+    invoke: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'new.db'}")
+
+    first = invoke("db", "upgrade").output
+    second = invoke("db", "upgrade").output
+
+    assert first.startswith("Created the schema (revision 0001)")
+    assert "is up to date (revision 0001)" in second
