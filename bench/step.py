@@ -273,7 +273,7 @@ def sample_statement(rows: int) -> Any:
 
     from services.models import Document, DocumentLine, DocumentType
     from services.statements import Company as Sender
-    from services.statements import build_statement, recipient_of
+    from services.statements import Recipient, build_statement
 
     company = Company(scale=0.01)
     client = next(c for c in company.clients() if c.language == "lt" and c.vat_code)
@@ -296,14 +296,7 @@ def sample_statement(rows: int) -> Any:
                 ],
             )
         )
-    recipient = recipient_of(_client_model(client))
-    return build_statement(Sender(**COMPANY), recipient, TARGET_MONTH, documents)
-
-
-def _client_model(client: Any) -> Any:
-    from services.models import Client
-
-    return Client(
+    recipient = Recipient(
         code=client.code,
         name=client.name,
         address=client.address,
@@ -311,6 +304,7 @@ def _client_model(client: Any) -> Any:
         registration_code=client.registration_code,
         vat_code=client.vat_code,
     )
+    return build_statement(Sender(**COMPANY), recipient, TARGET_MONTH, documents)
 
 
 def _time_each(render: Callable[[Any], bytes], statement: Any, repeats: int) -> float:
