@@ -202,9 +202,9 @@ def run_create(month: Period, start: date, end: date) -> None:
 def run_generate(month: Period) -> None:
     """Create client tasks with letters and PDFs for MONTH.
 
-    Clients with posted documents in MONTH and no task get one; tasks marked
-    stale because their documents changed are rebuilt; the others stay as they
-    are. MONTH must have ended. Next month's monthly task is created too.
+    Clients with posted documents in MONTH and no task get one. Tasks marked
+    stale because their documents changed are rebuilt, and the others stay as
+    they are. MONTH must have ended. Next month's monthly task is created too.
     """
     with app_context() as context, progress_bar("Generating") as progress:
         report = runs.generate_run(

@@ -74,7 +74,7 @@ class DeliveryError(InvoiceListsError):
     """A message the mail backend did not accept.
 
     `retryable` is true for rate limits and server errors, and `unknown` is true
-    when the request may have reached the service but no answer came back.
+    when the request may have reached the service but no response came back.
     `account` is true when the rejection concerns the API key or the sender, so
     every other message would be rejected the same way.
     """

@@ -150,7 +150,7 @@ def _totals(documents: list[Document]) -> tuple[CurrencyTotal, ...]:
 
 
 class Fingerprinted(Protocol):
-    """A document as its digest sees it: a `Document` or a selected row."""
+    """The two fields of a document that its digest reads: a `Document` or a row."""
 
     @property
     def number(self) -> str: ...

@@ -234,7 +234,7 @@ def test_rate_limit_then_accept_ends_sent(
     assert len(sendgrid_standin.mail_requests) == 2
     [delay] = sleep.delays
     # The reset is a whole Unix second, so up to a second of it may have passed
-    # before the answer is read; without the header the wait would be 1 to 1.5 s.
+    # before the response is read; without the header the wait would be 1 to 1.5 s.
     assert 5.0 <= delay <= 7.0 + 0.5
 
 

@@ -1,4 +1,4 @@
-"""How the text after `/invoices` is split into a subcommand and its words.
+"""The split of the text after `/invoices` into a subcommand and its words.
 
 The permission check and the command handler both read the text through this
 module, so they always agree on which subcommand a request names.
