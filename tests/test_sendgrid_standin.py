@@ -6,6 +6,7 @@ import base64
 import copy
 import http.client
 import json
+import socket
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -250,3 +251,25 @@ def test_connection_is_kept_alive(sendgrid_standin: SendGridStandin) -> None:
 
     assert statuses == [202, 202, 202]
     assert sendgrid_standin.connections == 1
+
+
+def test_request_cut_off_before_its_body_ends_is_not_recorded(
+    sendgrid_standin: SendGridStandin,
+) -> None:
+    parts = urlsplit(sendgrid_standin.url)
+    data = json.dumps(VALID).encode()
+    with socket.create_connection((parts.hostname or "", parts.port or 80)) as sock:
+        sock.sendall(
+            b"POST /v3/mail/send HTTP/1.1\r\nHost: sendgrid\r\n"
+            + f"Authorization: Bearer {API_KEY}\r\n".encode()
+            + f"Content-Length: {len(data)}\r\n\r\n".encode()
+            + data[: len(data) // 2]
+        )
+        sock.shutdown(socket.SHUT_WR)
+        answer = sock.recv(1024)
+    whole, _, _ = post(sendgrid_standin, VALID)
+
+    assert answer == b""
+    assert sendgrid_standin.truncated == 1
+    assert whole == 202
+    assert len(sendgrid_standin.mail_requests) == 1

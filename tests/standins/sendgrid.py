@@ -88,6 +88,9 @@ class SendGridStandin:
         self.verified_senders = {VERIFIED_SENDER}
         self.latency = latency
         self.requests: list[RecordedRequest] = []
+        # Requests whose client closed the connection before the whole body
+        # arrived; like SendGrid, the stand-in neither records nor answers them.
+        self.truncated = 0
         self.connections = 0
         self._script: deque[ScriptedResponse] = deque()
         self._lock = threading.Lock()
@@ -153,6 +156,10 @@ class SendGridStandin:
         with self._lock:
             self.requests.append(request)
 
+    def _count_truncated(self) -> None:
+        with self._lock:
+            self.truncated += 1
+
     def _count_connection(self) -> None:
         with self._lock:
             self.connections += 1
@@ -193,6 +200,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._respond(413, TOO_LARGE_BODY, content_type="text/html")
             return
         body = self.rfile.read(length)
+        if len(body) < length:
+            standin._count_truncated()
+            self.close_connection = True
+            return
         standin._record(self._recorded(body))
         if standin.latency:
             standin._wait(standin.latency)
