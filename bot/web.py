@@ -23,6 +23,8 @@ logger = logging.getLogger(__name__)
 
 StartResponse = Callable[..., Any]
 MAX_BODY_BYTES = 10 * 1024 * 1024
+# Beyond this an oversized body is not read at all and the connection is reset.
+MAX_DRAINED_BYTES = 64 * 1024 * 1024
 
 _REASONS = {
     200: "OK",
@@ -79,11 +81,21 @@ class WebApp:
         headers: dict[str, str],
         start_response: StartResponse,
     ) -> Iterable[bytes]:
-        request = BoltRequest(
-            body=body.decode("utf-8"),
-            query=str(environ.get("QUERY_STRING", "")),
-            headers={key: [value] for key, value in headers.items()},
-        )
+        try:
+            request = BoltRequest(
+                body=body.decode("utf-8"),
+                query=str(environ.get("QUERY_STRING", "")),
+                headers={key: [value] for key, value in headers.items()},
+            )
+        except ValueError as error:
+            # Slack sends UTF-8 JSON, or a form whose `payload` field is JSON.
+            logger.warning("POST /slack/events: unreadable body (%s)", error)
+            return _reply(
+                start_response,
+                400,
+                "the body is not a Slack request: expected UTF-8 JSON or a form "
+                "with a JSON payload field",
+            )
         response = self.app.dispatch(request)
         response_headers = [
             (key, value)
@@ -109,13 +121,25 @@ class WebApp:
 
 
 def _read_body(environ: dict[str, Any]) -> bytes | None:
+    """Read the request body, or return None when it is over `MAX_BODY_BYTES`.
+
+    An oversized body is read and thrown away, up to `MAX_DRAINED_BYTES`, so
+    the client is still reading when the 413 arrives. A server that closes a
+    connection with unread data resets it, so the client would get no reply.
+    """
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
-    if length > MAX_BODY_BYTES:
-        return None
     stream = environ["wsgi.input"]
+    if length > MAX_BODY_BYTES:
+        remaining = min(length, MAX_DRAINED_BYTES)
+        while remaining > 0:
+            chunk = stream.read(min(remaining, 1024 * 1024))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+        return None
     return bytes(stream.read(length)) if length else b""
 
 

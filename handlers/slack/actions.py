@@ -8,10 +8,10 @@ from typing import Any
 
 from slack_bolt import Ack, App, Respond
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot import slack_blocks, slack_jobs
 from bot.slack_runtime import SlackRuntime
+from services.periods import InvalidPeriodError, Period
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +25,21 @@ def _value(body: dict[str, Any]) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {}
 
 
+def _damage(value: dict[str, Any], *, needs_client: bool) -> str:
+    """Say what a button's value lacks, or return "" when it is usable."""
+    period = value.get("period")
+    try:
+        Period.parse(period if isinstance(period, str) else "")
+    except InvalidPeriodError:
+        return f"no valid month in {period!r}"
+    client = value.get("client")
+    if needs_client and not (isinstance(client, str) and client):
+        return "no client code"
+    if client is not None and not isinstance(client, str):
+        return f"a client code that is not text: {client!r}"
+    return ""
+
+
 def _who(body: dict[str, Any]) -> tuple[str, str]:
     user = str((body.get("user") or {}).get("id", ""))
     channel = str((body.get("channel") or {}).get("id", ""))
@@ -32,22 +47,42 @@ def _who(body: dict[str, Any]) -> tuple[str, str]:
 
 
 def register(app: App, runtime: SlackRuntime) -> None:
-    def tell(client: WebClient, body: dict[str, Any], text: str) -> None:
+    def tell(body: dict[str, Any], text: str) -> None:
         user, channel = _who(body)
-        try:
-            client.chat_postEphemeral(
-                channel=channel or runtime.context.settings.slack_channel,
-                user=user,
-                text=text,
-            )
-        except SlackApiError as error:
-            logger.warning(
-                "could not reply to %s: %s", user, error.response.get("error")
-            )
+        runtime.messages.tell(user, text, channel=channel)
 
-    def queue_send(body: dict[str, Any], client: WebClient, *, force: bool) -> bool:
-        """Queue the sending named by the button; False when it is already queued."""
+    def checked(
+        body: dict[str, Any], *, needs_client: bool = False
+    ) -> dict[str, Any] | None:
+        """The clicked button's value, or None after telling the user it is unusable.
+
+        Only a request Slack signed gets here, so a damaged value comes from
+        an old message of this app or from a bug. The click is refused with a
+        reply instead of failing with an HTTP error.
+        """
         value = _value(body)
+        damage = _damage(value, needs_client=needs_client)
+        if not damage:
+            return value
+        action = (body.get("actions") or [{}])[0]
+        logger.warning(
+            "invalid button value on %s (%s); the click was refused",
+            action.get("action_id", "a button"),
+            damage,
+        )
+        tell(
+            body,
+            "This button cannot be used: it does not say which month or client "
+            "it is for. Use the buttons on the month's latest message, or "
+            "`/invoices status`.",
+        )
+        return None
+
+    def queue_send(body: dict[str, Any], *, force: bool) -> bool:
+        """Queue the sending named by the button; False when it is already queued."""
+        value = checked(body)
+        if value is None:
+            return False
         user, channel = _who(body)
         code = value.get("client")
         queued = runtime.enqueue(
@@ -63,13 +98,16 @@ def register(app: App, runtime: SlackRuntime) -> None:
             dedup_key=slack_jobs.send_key(value["period"], code),
         )
         if not queued.created:
-            tell(client, body, f"{code or value['period']} is already being sent.")
+            tell(body, f"{code or value['period']} is already being sent.")
         return queued.created
 
     @app.action(slack_blocks.GENERATE)
-    def generate(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def generate(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        period = _value(body)["period"]
+        value = checked(body)
+        if value is None:
+            return
+        period = value["period"]
         user, channel = _who(body)
         queued = runtime.enqueue(
             slack_jobs.GENERATE,
@@ -82,19 +120,15 @@ def register(app: App, runtime: SlackRuntime) -> None:
             dedup_key=slack_jobs.generate_key(period),
         )
         if not queued.created:
-            tell(client, body, f"{period} is already being generated.")
+            tell(body, f"{period} is already being generated.")
 
     # The button is on the month's message and in the private reply to
     # `/invoices send`. Both carry the period in their value, and the send job
     # finds the month's thread in the database, so either message works.
     @app.action(slack_blocks.SEND_ALL)
-    def send_all(
-        ack: Ack, body: dict[str, Any], client: WebClient, respond: Respond
-    ) -> None:
+    def send_all(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        created = queue_send(
-            {**body, "actions": [_without_client(body)]}, client, force=False
-        )
+        created = queue_send({**body, "actions": [_without_client(body)]}, force=False)
         if created and (body.get("container") or {}).get("is_ephemeral"):
             period = _value(body)["period"]
             respond(
@@ -104,24 +138,26 @@ def register(app: App, runtime: SlackRuntime) -> None:
             )
 
     @app.action(slack_blocks.SEND)
-    def send(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def send(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        queue_send(body, client, force=False)
+        queue_send(body, force=False)
 
     @app.action(slack_blocks.RETRY)
-    def retry(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def retry(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        queue_send(body, client, force=False)
+        queue_send(body, force=False)
 
     @app.action(slack_blocks.SEND_AGAIN)
-    def send_again(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
+    def send_again(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        queue_send(body, client, force=True)
+        queue_send(body, force=True)
 
     @app.action(slack_blocks.SKIP)
     def skip(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
         ack()
-        value = _value(body)
+        value = checked(body, needs_client=True)
+        if value is None:
+            return
         client.views_open(
             trigger_id=body["trigger_id"],
             view=slack_blocks.skip_view(value, str(value.get("client", ""))),
@@ -130,7 +166,9 @@ def register(app: App, runtime: SlackRuntime) -> None:
     @app.action(slack_blocks.PREVIEW)
     def preview(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        value = _value(body)
+        value = checked(body, needs_client=True)
+        if value is None:
+            return
         user, channel = _who(body)
         runtime.enqueue(
             slack_jobs.PREVIEW,
