@@ -57,7 +57,11 @@ class SlackJobs:
     def generate(self, job: jobs.JobView, stopping: Callable[[], bool]) -> None:
         period = Period.parse(job.payload["period"])
         messages = self.messages
-        messages.post_run(period, note="Generating the client tasks…")
+        messages.post_run(
+            period,
+            note="Generating the client tasks…",
+            on_failure=lambda text: self._tell(job.payload, text),
+        )
         progress = _progress(messages, period, "Generated", stopping)
 
         settings = self.context.settings
@@ -100,7 +104,9 @@ class SlackJobs:
         messages = self.messages
         before = messages.status(period)
         seen = {task.id: task for task in before.tasks}
-        messages.post_run(period, note="Sending…")
+        messages.post_run(
+            period, note="Sending…", on_failure=lambda text: self._tell(payload, text)
+        )
 
         throttle = Throttle()
 
@@ -205,18 +211,7 @@ class SlackJobs:
     def _tell(self, payload: dict[str, Any], text: str) -> None:
         """Reply privately to the person who asked for the job."""
         user, channel = payload.get("user"), payload.get("channel")
-        if not user:
-            return
-        try:
-            self.client.chat_postEphemeral(
-                channel=channel or self.context.settings.slack_channel,
-                user=user,
-                text=text,
-            )
-        except SlackApiError as error:
-            logger.warning(
-                "could not reply to %s: %s", user, error.response.get("error")
-            )
+        self.messages.tell(str(user or ""), text, channel=str(channel or ""))
 
 
 def _progress(

@@ -56,8 +56,18 @@ class SlackMessages:
     def status(self, period: Period) -> RunStatus:
         return run_status(self.factory, period)
 
-    def post_run(self, period: Period, *, note: str = "") -> RunStatus:
-        """Post the month's message, or redraw it when it is already posted."""
+    def post_run(
+        self,
+        period: Period,
+        *,
+        note: str = "",
+        on_failure: Callable[[str], None] | None = None,
+    ) -> RunStatus:
+        """Post the month's message, or redraw it when it is already posted.
+
+        When Slack refuses the message, `on_failure` gets a sentence saying
+        why and what to do, for the person who asked.
+        """
         status = self.status(period)
         run = status.run
         blocks = slack_blocks.run_blocks(status, note=note)
@@ -72,12 +82,41 @@ class SlackMessages:
                 channel=self.channel, blocks=blocks, text=text
             )
         except SlackApiError as error:
-            logger.error("could not post the message of %s: %s", period, _reason(error))
+            reason = _reason(error)
+            logger.error("could not post the message of %s: %s", period, reason)
+            if on_failure is not None:
+                on_failure(
+                    post_failure_text(period, run.slack_channel or self.channel, reason)
+                )
             return status
         channel, ts = str(response["channel"]), str(response["ts"])
         slack_store.set_run_message(self.factory, str(period), channel=channel, ts=ts)
         logger.info("posted the message of %s as %s", period, ts)
         return self.status(period)
+
+    def tell(self, user: str, text: str, *, channel: str = "") -> None:
+        """Reply privately to `user`: in the channel, or else in a direct message.
+
+        The direct message reaches the user when the app cannot post in the
+        channel at all, as when it was never invited there.
+        """
+        if not user:
+            return
+        try:
+            self.client.chat_postEphemeral(
+                channel=channel or self.channel, user=user, text=text
+            )
+            return
+        except SlackApiError as error:
+            logger.warning(
+                "could not reply to %s in the channel: %s", user, _reason(error)
+            )
+        try:
+            self.client.chat_postMessage(channel=user, text=text)
+        except SlackApiError as error:
+            logger.warning(
+                "could not send %s a direct message: %s", user, _reason(error)
+            )
 
     def post_text(self, text: str, *, thread_ts: str | None = None) -> None:
         try:
@@ -207,6 +246,30 @@ class SlackMessages:
         for task in status.tasks:
             if task.id == task_id:
                 self.refresh_task(task, channel=status.run.slack_channel)
+
+
+# The remedy for each reason Slack gives for refusing a post in the channel.
+_POST_REMEDIES = {
+    "not_in_channel": "the app is not a member of {channel}; invite it there "
+    "with `/invite @invoices`",
+    "channel_not_found": "the channel {channel} does not exist or the app cannot "
+    "see it; check SLACK_CHANNEL, and invite the app if the channel is private",
+    "is_archived": "the channel {channel} is archived; unarchive it, or set "
+    "SLACK_CHANNEL to another channel",
+}
+
+
+def post_failure_text(period: Period, channel: str, reason: str) -> str:
+    """Explain a refused month's message to the person who asked for it."""
+    mention = f"<#{channel}>" if channel.startswith(("C", "G")) else channel
+    remedy = _POST_REMEDIES.get(reason, "Slack answered `{reason}`").format(
+        channel=mention, reason=reason
+    )
+    return (
+        f"The message of {period} could not be posted: {remedy}. The monthly "
+        f"task itself is saved; its message is posted at the next "
+        f"`/invoices generate {period}` or `/invoices send {period}`."
+    )
 
 
 def _reason(error: SlackApiError) -> str:

@@ -86,3 +86,40 @@ def test_month_from_new_to_sent(slack_app: SlackApp) -> None:
     assert len(sent_messages) == 2
     assert not _buttons(sent_messages[0].blocks, slack_blocks.SEND)
     assert all(reply.seconds < 3 for reply in slack_app.replies)
+
+
+def test_refused_month_message_is_explained_to_its_creator(
+    slack_app: SlackApp,
+) -> None:
+    slack_app.slack.fail("chat.postMessage", "not_in_channel")
+
+    created = slack_app.new_run(PERIOD, date(2026, 12, 1), date(2026, 12, 10))
+    slack_fixtures.wait_for(
+        lambda: bool(slack_app.slack.ephemerals_to(slack_fixtures.FINANCE_USER))
+    )
+    [reply] = slack_app.slack.ephemerals_to(slack_fixtures.FINANCE_USER)
+    status = run_status(slack_app.factory, Period.parse(PERIOD))
+
+    assert created.status == 200
+    assert slack_app.slack.top_level(CHANNEL) == []
+    assert status.run.state is RunState.PLANNED
+    assert "the app is not a member of <#C0FINANCE>" in reply.text
+    assert "`/invite @invoices`" in reply.text
+    assert f"`/invoices generate {PERIOD}`" in reply.text
+
+
+def test_refusal_reaches_creator_by_direct_message(
+    slack_app: SlackApp,
+) -> None:
+    slack_app.slack.fail("chat.postMessage", "channel_not_found")
+    slack_app.slack.fail("chat.postEphemeral", "channel_not_found")
+
+    slack_app.new_run(PERIOD, date(2026, 12, 1), date(2026, 12, 10))
+    slack_fixtures.wait_for(
+        lambda: bool(slack_app.slack.top_level(slack_fixtures.FINANCE_USER))
+    )
+    [direct] = slack_app.slack.top_level(slack_fixtures.FINANCE_USER)
+
+    assert "does not exist or the app cannot see it" in direct.text
+    assert "SLACK_CHANNEL" in direct.text
+    assert slack_app.slack.top_level(CHANNEL) == []

@@ -9,7 +9,6 @@ from typing import Any
 
 from slack_bolt import Ack, App
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from bot import slack_blocks
 from bot.slack_runtime import SlackRuntime
@@ -26,16 +25,6 @@ def _input(view: dict[str, Any], block_id: str) -> dict[str, Any]:
 
 
 def register(app: App, runtime: SlackRuntime) -> None:
-    def tell(client: WebClient, user: str, text: str) -> None:
-        try:
-            client.chat_postEphemeral(
-                channel=runtime.context.settings.slack_channel, user=user, text=text
-            )
-        except SlackApiError as error:
-            logger.warning(
-                "could not reply to %s: %s", user, error.response.get("error")
-            )
-
     @app.view(slack_blocks.NEW_RUN_VIEW)
     def new_run(
         ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
@@ -61,9 +50,13 @@ def register(app: App, runtime: SlackRuntime) -> None:
                 actor=f"slack:{user}",
             )
         except InvoiceListsError as error:
-            tell(client, user, f"Could not create the monthly task: {error}")
+            runtime.messages.tell(user, f"Could not create the monthly task: {error}")
             return
-        runtime.messages.post_run(period, note=f"Created by <@{user}>.")
+        runtime.messages.post_run(
+            period,
+            note=f"Created by <@{user}>.",
+            on_failure=lambda text: runtime.messages.tell(user, text),
+        )
 
     @app.view(slack_blocks.SKIP_VIEW)
     def skip(
@@ -83,7 +76,7 @@ def register(app: App, runtime: SlackRuntime) -> None:
                 reason=reason or f"skipped in Slack by {user}",
             )
         except InvoiceListsError as error:
-            tell(client, user, f"Could not skip {task['client']}: {error}")
+            runtime.messages.tell(user, f"Could not skip {task['client']}: {error}")
             return
         messages = runtime.messages
         messages.refresh_task_by_id(int(task["task"]))
