@@ -382,6 +382,40 @@ def test_documents_csv_undecodable_bytes_name_the_line(
     assert rows_of(factory) == []
 
 
+def test_documents_csv_utf8_with_stray_byte_is_rejected(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = tmp_path / "documents.csv"
+    # 0xE9 is "é" in windows-1257, so the file would otherwise be read in it.
+    damaged = ROWS[1].encode().replace(b"MB", b"M\xe9")
+    path.write_bytes("\n".join([HEADER, ROWS[0]]).encode() + b"\n" + damaged)
+
+    with pytest.raises(ImportRejectedError) as raised:
+        import_documents_csv(factory, path, zone=VILNIUS, actor=ACTOR)
+
+    [problem] = raised.value.problems
+    column = damaged.index(b"\xe9") + 1
+    assert problem.location == "line 3"
+    assert problem.value == f"e9 at byte {column} of the line"
+    assert "like the rest of the file" in problem.expected
+    assert rows_of(factory) == []
+
+
+def test_documents_csv_windows_1257_quotes_are_not_utf8(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    # "Ų“" is D8 93 in windows-1257, a valid UTF-8 sequence on its own.
+    row = (
+        "PRK-7,K-7,UAB „ŽUVŲ“ ąčęėįšųūž,2026-10-05,invoice,1.00,0.21,1.21,EUR,21,posted"
+    )
+    path = tmp_path / "documents.csv"
+    path.write_bytes("\n".join([HEADER, row]).encode("cp1257"))
+
+    import_documents_csv(factory, path, zone=VILNIUS, actor=ACTOR)
+
+    assert stored(factory)["PRK-7"].client.name == "UAB „ŽUVŲ“ ąčęėįšųūž"
+
+
 @pytest.mark.parametrize(
     "content",
     [b"", b" \r\n\n", b"\xef\xbb\xbf"],

@@ -2,14 +2,17 @@
 
 Files are read as UTF-8, or as windows-1257 when the bytes are not valid
 UTF-8, because the Lithuanian ERPs that export i.SAF in windows-1257 export
-their CSV files in it too. Fields are separated by `,`, or by `;` when the
-header has `;` and no `,`, as Excel writes CSV with Lithuanian settings.
+their CSV files in it too. A UTF-8 file with a few damaged bytes is rejected
+with their lines instead of being read as windows-1257. Fields are separated
+by `,`, or by `;` when the header has `;` and no `,`, as Excel writes CSV with
+Lithuanian settings.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,6 +95,10 @@ def _read_text(path: Path, problems: list[ImportProblem]) -> str | None:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         pass
+    stray = _stray_bytes_in_utf8(data)
+    if stray:
+        problems.extend(_stray_byte_problem(path.name, data, at) for at in stray)
+        return None
     try:
         return data.decode(FALLBACK_ENCODING)
     except UnicodeDecodeError as error:
@@ -107,6 +114,55 @@ def _read_text(path: Path, problems: list[ImportProblem]) -> str | None:
             )
         )
         return None
+
+
+# A character of two to four bytes as UTF-8 writes it.
+_UTF8_SEQUENCE = re.compile(
+    rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
+)
+# A file with more stray bytes than this is taken as windows-1257, not UTF-8.
+MAX_STRAY_BYTES = 20
+
+
+def _stray_bytes_in_utf8(data: bytes) -> list[int]:
+    """Return the offsets of the bytes that keep mostly-UTF-8 data from decoding.
+
+    Lithuanian text in windows-1257 has one byte per letter followed by
+    ASCII, which almost never forms a UTF-8 sequence. So when most non-ASCII
+    bytes do form UTF-8 characters, the file was meant as UTF-8 and a few
+    bytes were damaged, and reading it as windows-1257 would garble every
+    letter. An empty list means the data is not UTF-8 with stray bytes.
+    """
+    characters = 0
+    stray: list[int] = []
+    position = 0
+    while position < len(data):
+        if data[position] < 0x80:
+            position += 1
+            continue
+        match = _UTF8_SEQUENCE.match(data, position)
+        if match is None:
+            stray.append(position)
+            if len(stray) > MAX_STRAY_BYTES:
+                return []
+            position += 1
+            continue
+        characters += 1
+        position = match.end()
+    return stray if characters > len(stray) else []
+
+
+def _stray_byte_problem(file: str, data: bytes, at: int) -> ImportProblem:
+    line = data[:at].count(b"\n") + 1
+    column = at - (data.rfind(b"\n", 0, at) + 1) + 1
+    return ImportProblem(
+        file,
+        f"line {line}",
+        "bytes",
+        f"{data[at : at + 1].hex()} at byte {column} of the line",
+        "UTF-8 text like the rest of the file; retype the character there "
+        "and save the file as CSV UTF-8",
+    )
 
 
 def _delimiter(text: str) -> str:
