@@ -185,8 +185,6 @@ class SlackJobs:
             )
             return
 
-        # NOTE: a worker runs one job at a time, so two clicks upload once; two
-        # worker processes previewing the same client at once could both upload.
         if not task.slack_file_id:
             uploaded = self.messages.upload_pdf(
                 task, channel=run.slack_channel, thread=run.slack_ts

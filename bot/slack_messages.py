@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import slack_blocks, slack_store
 from bot.slack_client import UploadError, upload_file
 from services.errors import NotFoundError
+from services.leases import LeaseLock, new_holder_id
 from services.periods import Period
 from services.runs import RunStatus, run_status
 from services.views import TaskView
@@ -26,6 +28,11 @@ logger = logging.getLogger(__name__)
 
 # Slack allows about one chat.update a second per message.
 UPDATE_INTERVAL_SECONDS = 1.0
+# Longer than an upload with its rate-limit retries may take. A process that
+# dies while uploading keeps that client's PDF from uploading for this long.
+UPLOAD_LEASE = timedelta(minutes=10)
+UPLOAD_WAIT_SECONDS = 60.0
+UPLOAD_POLL_SECONDS = 0.5
 
 
 class Throttle:
@@ -199,6 +206,43 @@ class SlackMessages:
         return failed
 
     def upload_pdf(self, task: TaskView, *, channel: str, thread: str) -> bool:
+        """Upload the task's PDF to the thread once, from whichever process is first.
+
+        A lease per task lets one process upload while another waits for the
+        file id it stores, so a Preview during Generate, or in a second worker,
+        does not put the PDF in the thread twice. Returns whether the PDF is
+        in the thread.
+        """
+        lease = LeaseLock(
+            self.factory,
+            f"slack-upload:{task.id}",
+            holder=new_holder_id(),
+            ttl=UPLOAD_LEASE,
+        )
+        if not lease.try_acquire():
+            return self._wait_for_upload(task)
+        try:
+            if slack_store.task_file_id(self.factory, task.id):
+                return True
+            return self._upload(task, channel=channel, thread=thread)
+        finally:
+            lease.release()
+
+    def _wait_for_upload(self, task: TaskView) -> bool:
+        deadline = time.monotonic() + UPLOAD_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            if slack_store.task_file_id(self.factory, task.id):
+                return True
+            time.sleep(UPLOAD_POLL_SECONDS)
+        logger.warning(
+            "the PDF of client %s was still being uploaded by another process "
+            "after %.0f s",
+            task.client_code,
+            UPLOAD_WAIT_SECONDS,
+        )
+        return False
+
+    def _upload(self, task: TaskView, *, channel: str, thread: str) -> bool:
         filename, content = slack_store.task_pdf(self.factory, task.id)
         if not content:
             logger.warning("client %s has no PDF to upload", task.client_code)

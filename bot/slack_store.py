@@ -46,6 +46,15 @@ def task_period(factory: sessionmaker[Session], task_id: int) -> str | None:
         )
 
 
+def task_file_id(factory: sessionmaker[Session], task_id: int) -> str:
+    """Return the Slack file id of a task's uploaded PDF, or "" when none is."""
+    with factory() as session:
+        file_id = session.scalar(
+            select(ClientTask.slack_file_id).where(ClientTask.id == task_id)
+        )
+    return file_id or ""
+
+
 def task_pdf(factory: sessionmaker[Session], task_id: int) -> tuple[str, bytes]:
     with factory() as session:
         row = session.execute(

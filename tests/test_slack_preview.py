@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.slack_client import make_web_client
+from bot.slack_messages import SlackMessages
 from services.periods import Period
 from services.runs import run_status
 from tests import slack_fixtures
@@ -166,3 +169,33 @@ def test_permalink_names_thread_of_reply(slack_standin: SlackStandin) -> None:
         slack_standin.calls_to("chat.getPermalink")[0].headers.get("authorization")
         == f"Bearer {BOT_TOKEN}"
     )
+
+
+def test_two_processes_upload_one_pdf_once(slack_app: SlackApp) -> None:
+    add_clients(slack_app.factory, 1)
+    slack_app.slack.fail("files.completeUploadExternal", "not_in_channel")
+    month = slack_fixtures.generate_month(slack_app)
+    [task] = run_status(slack_app.factory, Period.parse(PERIOD)).tasks
+    uploads_before = len(slack_app.slack.calls_to("files.getUploadURLExternal"))
+    slack_app.slack.slow_down("files.completeUploadExternal", 1.0)
+    barrier = threading.Barrier(2)
+    results: list[bool] = []
+
+    def upload() -> None:
+        settings = slack_app.context.settings
+        messages = SlackMessages(
+            slack_app.factory, make_web_client(settings), channel=CHANNEL
+        )
+        barrier.wait()
+        results.append(messages.upload_pdf(task, channel=CHANNEL, thread=month.ts))
+
+    uploaders = [threading.Thread(target=upload) for _ in range(2)]
+    for uploader in uploaders:
+        uploader.start()
+    for uploader in uploaders:
+        uploader.join(timeout=30)
+
+    uploads = len(slack_app.slack.calls_to("files.getUploadURLExternal"))
+    assert results == [True, True]
+    assert uploads == uploads_before + 1
+    assert len(_files_titled(slack_app, month, f"UAB „Klientas 0“ {PERIOD}")) == 1
