@@ -75,13 +75,23 @@ def check_job() -> None:
 
 def run_checks(runtime: _Runtime) -> None:
     now = runtime.now()
+    just_posted: frozenset[str] = frozenset()
     try:
-        post_month(runtime.factory, runtime.notifier, runtime.schedule, now=now)
+        outcome = post_month(
+            runtime.factory, runtime.notifier, runtime.schedule, now=now
+        )
     except Exception:
         logger.exception("The monthly post failed; the next check retries it")
+    else:
+        if outcome is not None and outcome.posted:
+            just_posted = frozenset({str(outcome.period)})
     try:
         send_reminders(
-            runtime.factory, runtime.notifier, runtime.schedule.zone, now=now
+            runtime.factory,
+            runtime.notifier,
+            runtime.schedule.zone,
+            now=now,
+            just_posted=just_posted,
         )
     except Exception:
         logger.exception("Sending reminders failed; the next check retries them")

@@ -133,7 +133,10 @@ class SlackMessages:
         except SlackApiError as error:
             logger.error("could not post to %s: %s", self.channel, _reason(error))
 
-    def post_in_thread(self, status: RunStatus, text: str) -> None:
+    def post_in_thread(
+        self, status: RunStatus, text: str, *, broadcast: bool = False
+    ) -> None:
+        """Reply in the month's thread; with `broadcast`, show it in the channel too."""
         run = status.run
         if not run.slack_ts:
             self.post_text(text)
@@ -144,6 +147,7 @@ class SlackMessages:
                 thread_ts=run.slack_ts,
                 text=text,
                 blocks=[slack_blocks.section(text)],
+                reply_broadcast=broadcast,
             )
         except SlackApiError as error:
             logger.error(

@@ -7,6 +7,7 @@ from slack_sdk import WebClient
 from bot.context import AppContext
 from bot.slack_client import make_web_client
 from bot.slack_messages import SlackMessages
+from services.errors import NotFoundError
 from services.periods import Period
 
 
@@ -26,6 +27,19 @@ class SlackNotifier:
 
     def post_text(self, text: str) -> None:
         self._messages.post_text(text)
+
+    def post_reminder(self, period: Period, text: str) -> None:
+        """Post in the month's thread and show it in the channel too.
+
+        A month without a message in the channel gets the reminder at the top
+        level instead.
+        """
+        try:
+            status = self._messages.status(period)
+        except NotFoundError:
+            self._messages.post_text(text)
+            return
+        self._messages.post_in_thread(status, text, broadcast=True)
 
     def refresh_task(self, task_id: int) -> None:
         self._messages.refresh_task_by_id(task_id)

@@ -14,7 +14,10 @@ class Notifier(Protocol):
         """Post the monthly task's message, or refresh it when already posted."""
 
     def post_text(self, text: str) -> None:
-        """Post a plain message, such as a reminder, to the channel."""
+        """Post a plain message to the channel."""
+
+    def post_reminder(self, period: Period, text: str) -> None:
+        """Post a reminder about a month, in its thread when it has one."""
 
     def refresh_task(self, task_id: int) -> None:
         """Redraw one client task's message in the month's thread."""
@@ -27,6 +30,9 @@ class SilentNotifier:
         return None
 
     def post_text(self, text: str) -> None:
+        return None
+
+    def post_reminder(self, period: Period, text: str) -> None:
         return None
 
     def refresh_task(self, task_id: int) -> None:

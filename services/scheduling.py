@@ -243,12 +243,17 @@ def send_reminders(
     zone: ZoneInfo,
     *,
     now: datetime,
+    just_posted: frozenset[str] = frozenset(),
 ) -> list[str]:
     """Remind the channel, once each, about months past their planned dates.
 
     A month still not generated after its planned start gets a start reminder,
     and a month with client tasks not sent or skipped after its planned end
     gets an end reminder. Returns the keys of the reminders posted.
+
+    A month in `just_posted` had its message posted a moment ago, late, and
+    that message already shows the Generate button, so its start reminder is
+    marked done without being posted.
     """
     today = local_date(now, zone)
     posted: list[str] = []
@@ -256,8 +261,11 @@ def send_reminders(
         for key, text in _due_reminders(factory, run, today):
             if not claim_once(factory, key):
                 continue
+            if key == f"remind-start:{run.period}" and run.period in just_posted:
+                logger.info("Skipped the reminder %s: the month was just posted", key)
+                continue
             try:
-                notifier.post_text(text)
+                notifier.post_reminder(Period.parse(run.period), text)
             except Exception:
                 release_claim(factory, key)
                 raise

@@ -29,6 +29,7 @@ class RecordingNotifier:
     def __init__(self) -> None:
         self.runs: list[tuple[Period, str]] = []
         self.texts: list[str] = []
+        self.reminders: list[tuple[Period, str]] = []
         self.lock = threading.Lock()
 
     def post_run(self, period: Period, *, note: str = "") -> None:
@@ -38,6 +39,10 @@ class RecordingNotifier:
     def post_text(self, text: str) -> None:
         with self.lock:
             self.texts.append(text)
+
+    def post_reminder(self, period: Period, text: str) -> None:
+        with self.lock:
+            self.reminders.append((period, text))
 
     def refresh_task(self, task_id: int) -> None:
         raise AssertionError("the clock never redraws a client task")
@@ -326,3 +331,15 @@ def test_clock_time_is_company_time(context: AppContext) -> None:
     )
 
     assert [period for period, _note in notifier.runs] == [Period(2026, 11)]
+
+
+@pytest.mark.usefixtures("october")
+def test_late_post_stands_for_start_reminder(context: AppContext) -> None:
+    notifier = RecordingNotifier()
+
+    _start_and_stop(context, notifier, _at(date(2026, 12, 5), 10, 0))
+    _start_and_stop(context, notifier, _at(date(2026, 12, 6), 10, 0))
+
+    assert _runs(context.factory)["2026-11"][0] == date(2026, 12, 3)
+    assert [period for period, _note in notifier.runs] == [Period(2026, 11)]
+    assert notifier.reminders == []

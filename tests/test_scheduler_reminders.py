@@ -19,11 +19,16 @@ VILNIUS = ZoneInfo("Europe/Vilnius")
 class RecordingNotifier:
     def __init__(self) -> None:
         self.texts: list[str] = []
+        self.periods: list[Period] = []
 
     def post_run(self, period: Period, *, note: str = "") -> None:
         raise AssertionError("reminders never post a month")
 
     def post_text(self, text: str) -> None:
+        raise AssertionError("reminders are posted about a month")
+
+    def post_reminder(self, period: Period, text: str) -> None:
+        self.periods.append(period)
         self.texts.append(text)
 
     def refresh_task(self, task_id: int) -> None:
@@ -58,6 +63,7 @@ def _remind(factory: sessionmaker[Session], now: datetime) -> list[str]:
     notifier = RecordingNotifier()
     keys = send_reminders(factory, notifier, VILNIUS, now=now)
     assert len(keys) == len(notifier.texts)
+    assert set(notifier.periods) <= {Period(2026, 11)}
     return notifier.texts
 
 
@@ -179,7 +185,7 @@ def test_failed_reminder_is_retried(factory: sessionmaker[Session]) -> None:
     _add_run(factory, state=RunState.PLANNED)
 
     class Unreachable(RecordingNotifier):
-        def post_text(self, text: str) -> None:
+        def post_reminder(self, period: Period, text: str) -> None:
             raise ConnectionError("Slack is unreachable")
 
     with pytest.raises(ConnectionError):

@@ -43,6 +43,9 @@ class RecordingNotifier:
     def post_text(self, text: str) -> None:
         raise AssertionError("the webhook never posts text")
 
+    def post_reminder(self, period: Period, text: str) -> None:
+        raise AssertionError("the webhook never posts reminders")
+
     def refresh_task(self, task_id: int) -> None:
         self.refreshed.append(task_id)
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from datetime import date
 
+from sqlalchemy import update
+
 from bot import slack_blocks
-from services.models import RunState, TaskState
+from bot.slack_notifier import SlackNotifier
+from services.models import Run, RunState, TaskState
 from services.periods import Period
 from services.runs import run_status
 from tests import slack_fixtures
@@ -123,3 +126,33 @@ def test_refusal_reaches_creator_by_direct_message(
     assert "does not exist or the app cannot see it" in direct.text
     assert "SLACK_CHANNEL" in direct.text
     assert slack_app.slack.top_level(CHANNEL) == []
+
+
+def test_reminder_goes_in_thread_and_channel(slack_app: SlackApp) -> None:
+    add_clients(slack_app.factory, 1)
+    month = slack_fixtures.generate_month(slack_app)
+    notifier = SlackNotifier(slack_app.context)
+
+    notifier.post_reminder(Period.parse(PERIOD), "Reminder: 1 client is not sent.")
+
+    reply = slack_app.slack.thread(CHANNEL, month.ts)[-1]
+    [call] = [
+        call
+        for call in slack_app.slack.calls_to("chat.postMessage")
+        if call.params.get("text", "").startswith("Reminder:")
+    ]
+    assert reply.text == "Reminder: 1 client is not sent."
+    assert call.params["reply_broadcast"] is True
+
+
+def test_reminder_without_month_message_is_top_level(slack_app: SlackApp) -> None:
+    slack_app.new_run(PERIOD, date(2026, 12, 1), date(2026, 12, 10))
+    slack_fixtures.wait_for(lambda: len(slack_app.slack.top_level(CHANNEL)) == 1)
+    with slack_app.factory() as session, session.begin():
+        session.execute(update(Run).values(slack_ts="", slack_channel=""))
+
+    SlackNotifier(slack_app.context).post_reminder(Period.parse(PERIOD), "Reminder!")
+
+    assert [item.text for item in slack_app.slack.top_level(CHANNEL)][-1] == (
+        "Reminder!"
+    )
