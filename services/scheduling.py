@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 ACTOR = "scheduler"
 # A post made this long after its scheduled moment carries a note that it is late.
 LATE_AFTER = timedelta(minutes=5)
+# The detail of a due post that found no monthly task, not even one to copy.
+NO_TASK_DETAIL = "no monthly task to copy"
 # Clients named in a reminder; the rest are counted.
 REMINDER_CLIENT_LIMIT = 20
 
@@ -124,7 +126,9 @@ def post_month(
     """Post the latest due month's task to the channel, once.
 
     The task is created from the newest other month's plan when missing. Returns
-    None when the month was already posted by an earlier call.
+    None when the month was already posted by an earlier call. When no task
+    exists at all, the channel gets one notice and the post stays due, so a
+    later check posts the month as soon as someone creates its task.
     """
     due = schedule.latest_due(now)
     period = period_posted_at(due, schedule.zone)
@@ -137,6 +141,9 @@ def post_month(
     except Exception:
         release_claim(factory, key)
         raise
+    if outcome.detail == NO_TASK_DETAIL:
+        release_claim(factory, key)
+        return outcome
     set_detail(factory, key, outcome.detail)
     logger.info("Scheduled post %s: %s", key, outcome.detail)
     return outcome
@@ -155,17 +162,33 @@ def _post_claimed(
     late = _instant(now) - _instant(due) > LATE_AFTER
     run, created = ensure_run(factory, period)
 
+    notice = f"no-task:{period}"
     if run is None:
-        notifier.post_text(
-            f"There is no monthly task to copy the plan for {period} from. "
-            f"Create it with `invoices run create {period} --start YYYY-MM-DD "
-            "--end YYYY-MM-DD`."
-        )
-        return PostOutcome(period, key, False, late, False, "no monthly task to copy")
+        if claim_once(factory, notice):
+            try:
+                notifier.post_text(
+                    f"There is no monthly task to copy the plan for {period} from. "
+                    f"Create it with `invoices run create {period} --start "
+                    "YYYY-MM-DD --end YYYY-MM-DD` or `/invoices new`; it is "
+                    "posted here once it exists."
+                )
+            except Exception:
+                release_claim(factory, notice)
+                raise
+            logger.info(
+                "Scheduled post %s: posted that the monthly task is missing", key
+            )
+        return PostOutcome(period, key, False, late, False, NO_TASK_DETAIL)
     if run.slack_ts and not created:
         return PostOutcome(period, key, False, late, False, "already in the channel")
 
-    note = late_note(due, schedule.zone) if late else ""
+    note = ""
+    if late:
+        note = (
+            "Posted once its monthly task was created."
+            if _is_claimed(factory, notice)
+            else late_note(due, schedule.zone)
+        )
     notifier.post_run(period, note=note)
     detail = "created and posted" if created else "posted"
     if late:
@@ -354,6 +377,11 @@ def claim_once(factory: sessionmaker[Session], key: str, detail: str = "") -> bo
     except IntegrityError:
         return False
     return True
+
+
+def _is_claimed(factory: sessionmaker[Session], key: str) -> bool:
+    with factory() as session:
+        return session.get(ScheduledPost, key) is not None
 
 
 def release_claim(factory: sessionmaker[Session], key: str) -> None:

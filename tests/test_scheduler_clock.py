@@ -18,6 +18,7 @@ from bot.scheduler import POST_JOB_ID, ClockProcess, build_scheduler, install_jo
 from bot.settings import Settings
 from services.models import Run, RunState, ScheduledPost
 from services.periods import Period
+from services.runs import create_run
 from services.scheduling import Schedule
 
 VILNIUS = ZoneInfo("Europe/Vilnius")
@@ -170,6 +171,26 @@ def test_no_task_to_copy_is_told(context: AppContext) -> None:
     assert len(notifier.texts) == 1
     assert "invoices run create 2026-11" in notifier.texts[0]
     assert _runs(context.factory) == {}
+
+
+def test_task_created_after_notice_is_posted(context: AppContext) -> None:
+    notifier = RecordingNotifier()
+
+    _start_and_stop(context, notifier, _at(date(2026, 12, 1), 9, 5))
+    create_run(
+        context.factory,
+        Period(2026, 11),
+        planned_start=date(2026, 12, 3),
+        planned_end=date(2026, 12, 10),
+        actor="cli",
+    )
+    _start_and_stop(context, notifier, _at(date(2026, 12, 1), 9, 30))
+    _start_and_stop(context, notifier, _at(date(2026, 12, 1), 9, 45))
+
+    assert len(notifier.texts) == 1
+    assert notifier.runs == [
+        (Period(2026, 11), "Posted once its monthly task was created.")
+    ]
 
 
 @pytest.mark.usefixtures("october")
