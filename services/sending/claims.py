@@ -146,12 +146,20 @@ def _claim_batch(
 def _record_batch(
     delivery: _Delivery, finished: list[tuple[_Claim, _Attempt]]
 ) -> list[TaskOutcome]:
-    """Store each result under its claim token, with an audit event, in one commit."""
-    outcomes = []
+    """Store each result under its claim token, with an audit event, in one commit.
+
+    The UPDATEs run before any audit event is added, so the session flushes
+    the events once, as one multi-row INSERT, instead of before each UPDATE.
+    """
     with transaction(delivery.factory) as session:
-        for claim, attempt in finished:
-            outcomes.append(_record(session, delivery, claim, attempt))
-    return outcomes
+        stored = [
+            (claim, attempt, _store(session, claim, attempt))
+            for claim, attempt in finished
+        ]
+        return [
+            _record(session, delivery, claim, attempt, recorded)
+            for claim, attempt, recorded in stored
+        ]
 
 
 # Built once and run with each result's parameters.
@@ -173,9 +181,8 @@ _RECORD_RESULT = (
 )
 
 
-def _record(
-    session: Session, delivery: _Delivery, claim: _Claim, attempt: _Attempt
-) -> TaskOutcome:
+def _store(session: Session, claim: _Claim, attempt: _Attempt) -> bool:
+    """Run the UPDATE of one result; False when the claim was taken meanwhile."""
     sent = attempt.state is TaskState.SENT
     released = attempt.state is TaskState.READY
     result = cast(
@@ -192,8 +199,19 @@ def _record(
             },
         ),
     )
-    recorded = result.rowcount == 1
+    return result.rowcount == 1
 
+
+def _record(
+    session: Session,
+    delivery: _Delivery,
+    claim: _Claim,
+    attempt: _Attempt,
+    recorded: bool,
+) -> TaskOutcome:
+    """Add the audit event and the log line of one stored result."""
+    sent = attempt.state is TaskState.SENT
+    released = attempt.state is TaskState.READY
     if sent:
         detail = f"sent as message {attempt.message_id or '(none)'}"
     elif released:
