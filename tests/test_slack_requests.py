@@ -71,12 +71,17 @@ def test_oversized_body_is_answered_413(slack_app: SlackApp) -> None:
         ("run_send_all", "not json"),
         ("run_generate", json.dumps({"period": "2026-13"})),
         ("task_send", json.dumps({"period": slack_fixtures.PERIOD, "client": 7})),
+        ("task_send", json.dumps({"period": slack_fixtures.PERIOD})),
+        ("task_retry", json.dumps({"period": slack_fixtures.PERIOD})),
+        ("task_send_again", json.dumps({"period": slack_fixtures.PERIOD})),
+        ("task_send", "5"),
+        ("task_send", 5),
         ("task_preview", json.dumps({"period": slack_fixtures.PERIOD})),
         ("task_skip", json.dumps({"period": slack_fixtures.PERIOD, "client": ""})),
     ],
 )
 def test_damaged_button_value_is_refused_with_a_reply(
-    slack_app: SlackApp, action_id: str, value: str
+    slack_app: SlackApp, action_id: str, value: object
 ) -> None:
     add_clients(slack_app.factory, 1)
     slack_fixtures.generate_month(slack_app)

@@ -17,9 +17,14 @@ logger = logging.getLogger(__name__)
 
 
 def _value(body: dict[str, Any]) -> dict[str, Any]:
-    action = (body.get("actions") or [{}])[0]
+    """Return the clicked button's value as a dict, or {} when it is not one."""
+    actions = body.get("actions")
+    action = actions[0] if isinstance(actions, list) and actions else {}
+    raw = action.get("value") if isinstance(action, dict) else None
+    if not isinstance(raw, str):
+        return {}
     try:
-        loaded = json.loads(action.get("value") or "{}")
+        loaded = json.loads(raw or "{}")
     except ValueError:
         return {}
     return loaded if isinstance(loaded, dict) else {}
@@ -78,9 +83,13 @@ def register(app: App, runtime: SlackRuntime) -> None:
         )
         return None
 
-    def queue_send(body: dict[str, Any], *, force: bool) -> bool:
-        """Queue the sending named by the button; False when it is already queued."""
-        value = checked(body)
+    def queue_send(body: dict[str, Any], *, force: bool, one_client: bool) -> bool:
+        """Queue the sending named by the button; False when it is not queued.
+
+        A per-client button (`one_client`) must name its client, so that a
+        damaged one never sends the whole month without Send all's confirmation.
+        """
+        value = checked(body, needs_client=one_client)
         if value is None:
             return False
         user, channel = _who(body)
@@ -128,7 +137,9 @@ def register(app: App, runtime: SlackRuntime) -> None:
     @app.action(slack_blocks.SEND_ALL)
     def send_all(ack: Ack, body: dict[str, Any], respond: Respond) -> None:
         ack()
-        created = queue_send({**body, "actions": [_without_client(body)]}, force=False)
+        created = queue_send(
+            {**body, "actions": [_without_client(body)]}, force=False, one_client=False
+        )
         if created and (body.get("container") or {}).get("is_ephemeral"):
             period = _value(body)["period"]
             respond(
@@ -140,17 +151,17 @@ def register(app: App, runtime: SlackRuntime) -> None:
     @app.action(slack_blocks.SEND)
     def send(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        queue_send(body, force=False)
+        queue_send(body, force=False, one_client=True)
 
     @app.action(slack_blocks.RETRY)
     def retry(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        queue_send(body, force=False)
+        queue_send(body, force=False, one_client=True)
 
     @app.action(slack_blocks.SEND_AGAIN)
     def send_again(ack: Ack, body: dict[str, Any]) -> None:
         ack()
-        queue_send(body, force=True)
+        queue_send(body, force=True, one_client=True)
 
     @app.action(slack_blocks.SKIP)
     def skip(ack: Ack, body: dict[str, Any], client: WebClient) -> None:
