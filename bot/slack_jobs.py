@@ -55,13 +55,19 @@ class SlackJobs:
         return {GENERATE: self.generate, SEND: self.send, PREVIEW: self.preview}
 
     def generate(self, job: jobs.JobView, stopping: Callable[[], bool]) -> None:
-        period = Period.parse(job.payload["period"])
+        payload = job.payload
+        period = Period.parse(payload["period"])
         messages = self.messages
-        messages.post_run(
-            period,
-            note="Generating the client tasks…",
-            on_failure=lambda text: self._tell(job.payload, text),
-        )
+        try:
+            messages.post_run(
+                period,
+                note="Generating the client tasks…",
+                on_failure=lambda text: self._tell(payload, text),
+            )
+        except InvoiceListsError as error:
+            logger.warning("Could not generate %s: %s", period, error)
+            self._tell(payload, f"Could not generate {period}: {error}")
+            return
         progress = _progress(messages, period, "Generated", stopping)
 
         settings = self.context.settings
@@ -70,14 +76,17 @@ class SlackJobs:
                 self.context.factory,
                 period,
                 company=self.context.company,
-                actor=job.payload["actor"],
+                actor=payload["actor"],
                 sender_name=settings.mail_from_name,
                 progress=progress,
                 today=datetime.now(settings.zone).date(),
             )
         except InvoiceListsError as error:
             logger.warning("Could not generate %s: %s", period, error)
-            messages.post_run(period, note=f"Could not generate: {error}")
+            note = f"Could not generate: {error}"
+            messages.post_run(
+                period, note=note, on_failure=lambda _: self._tell(payload, note)
+            )
             return
 
         status = messages.status(period)
@@ -95,14 +104,22 @@ class SlackJobs:
         if failed:
             codes = ", ".join(slack_blocks.cut_list(failed))
             note += f" The PDF of {len(failed)} clients could not be uploaded: {codes}."
-        messages.post_run(period, note=note)
+        # Without the month's message the summary would reach nobody.
+        messages.post_run(
+            period, note=note, on_failure=lambda _: self._tell(payload, note)
+        )
 
     def send(self, job: jobs.JobView, stopping: Callable[[], bool]) -> None:
         payload = job.payload
         period = Period.parse(payload["period"])
         client_code: str | None = payload.get("client_code")
         messages = self.messages
-        before = messages.status(period)
+        try:
+            before = messages.status(period)
+        except InvoiceListsError as error:
+            logger.warning("Could not send %s: %s", period, error)
+            self._tell(payload, f"Could not send {period}: {error}")
+            return
         seen = {task.id: task for task in before.tasks}
         messages.post_run(
             period, note="Sending…", on_failure=lambda text: self._tell(payload, text)
@@ -146,7 +163,8 @@ class SlackJobs:
         text = slack_blocks.send_report_text(
             str(period), report.summary_line(), problems
         )
-        messages.post_in_thread(status, text)
+        if not messages.post_in_thread(status, text):
+            self._tell(payload, text)
         messages.post_run(period, note=report.summary_line())
 
     def _redraw_changed(self, period: Period, seen: dict[int, Any]) -> RunStatus:

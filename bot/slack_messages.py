@@ -125,22 +125,27 @@ class SlackMessages:
                 "could not send %s a direct message: %s", user, _reason(error)
             )
 
-    def post_text(self, text: str, *, thread_ts: str | None = None) -> None:
+    def post_text(self, text: str, *, thread_ts: str | None = None) -> bool:
+        """Post to the channel; return whether Slack took the message."""
         try:
             self.client.chat_postMessage(
                 channel=self.channel, text=text, thread_ts=thread_ts
             )
         except SlackApiError as error:
             logger.error("could not post to %s: %s", self.channel, _reason(error))
+            return False
+        return True
 
     def post_in_thread(
         self, status: RunStatus, text: str, *, broadcast: bool = False
-    ) -> None:
-        """Reply in the month's thread; with `broadcast`, show it in the channel too."""
+    ) -> bool:
+        """Reply in the month's thread; with `broadcast`, show it in the channel too.
+
+        Returns whether Slack took the message.
+        """
         run = status.run
         if not run.slack_ts:
-            self.post_text(text)
-            return
+            return self.post_text(text)
         try:
             self.client.chat_postMessage(
                 channel=run.slack_channel,
@@ -153,6 +158,8 @@ class SlackMessages:
             logger.error(
                 "could not post in the thread of %s: %s", run.period, _reason(error)
             )
+            return False
+        return True
 
     def post_tasks(
         self,

@@ -11,8 +11,16 @@ from services.errors import NotFoundError
 from services.periods import Period
 
 
+class SlackPostError(RuntimeError):
+    """Slack refused a message, so the caller can try it again later."""
+
+
 class SlackNotifier:
-    """A `services.notifications.Notifier` that posts to SLACK_CHANNEL."""
+    """A `services.notifications.Notifier` that posts to SLACK_CHANNEL.
+
+    Each post raises `SlackPostError` when Slack refuses it, so the clock
+    keeps the post or reminder due and tries it again at its next check.
+    """
 
     def __init__(self, context: AppContext, client: WebClient | None = None) -> None:
         context.settings.require("slack_bot_token", "slack_channel")
@@ -23,10 +31,14 @@ class SlackNotifier:
         )
 
     def post_run(self, period: Period, *, note: str = "") -> None:
-        self._messages.post_run(period, note=note)
+        refusals: list[str] = []
+        self._messages.post_run(period, note=note, on_failure=refusals.append)
+        if refusals:
+            raise SlackPostError(refusals[0])
 
     def post_text(self, text: str) -> None:
-        self._messages.post_text(text)
+        if not self._messages.post_text(text):
+            raise SlackPostError("Slack refused a message to the channel")
 
     def post_reminder(self, period: Period, text: str) -> None:
         """Post in the month's thread and show it in the channel too.
@@ -37,9 +49,10 @@ class SlackNotifier:
         try:
             status = self._messages.status(period)
         except NotFoundError:
-            self._messages.post_text(text)
+            self.post_text(text)
             return
-        self._messages.post_in_thread(status, text, broadcast=True)
+        if not self._messages.post_in_thread(status, text, broadcast=True):
+            raise SlackPostError(f"Slack refused the reminder about {period}")
 
     def refresh_task(self, task_id: int) -> None:
         self._messages.refresh_task_by_id(task_id)

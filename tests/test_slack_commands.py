@@ -18,6 +18,7 @@ from services.runs import RunStatus, create_run, generate_run, run_status
 from tests import factories, slack_fixtures
 from tests.slack_fixtures import (
     CHANNEL,
+    FINANCE_USER,
     OUTSIDER,
     PERIOD,
     SlackApp,
@@ -351,3 +352,40 @@ def test_generate_open_month_is_explained(slack_app: SlackApp) -> None:
 
     assert f"{period} has not ended yet" in reply["text"]
     assert slack_app.job_count() == jobs_before
+
+
+def test_app_outside_channel_reports_privately(slack_app: SlackApp) -> None:
+    add_clients(slack_app.factory, 2)
+    create_run(
+        slack_app.factory,
+        Period.parse(PERIOD),
+        planned_start=date(2026, 12, 1),
+        planned_end=date(2026, 12, 10),
+        actor="test",
+    )
+    slack_app.slack.fail("chat.postMessage", "not_in_channel", times=1000)
+
+    _reply(slack_app, f"generate {PERIOD}")
+    slack_app.wait_for_jobs(1)
+    [send_all] = buttons(_reply(slack_app, f"send {PERIOD}")["blocks"], "run_send_all")
+    slack_app.click("run_send_all", send_all["value"], ephemeral=True)
+    slack_app.wait_for_jobs(2)
+    texts = [item.text for item in slack_app.slack.ephemerals_to(FINANCE_USER)]
+
+    assert slack_app.slack.top_level(CHANNEL) == []
+    assert any("the app is not a member of <#C0FINANCE>" in text for text in texts)
+    assert any(text.startswith("Generated the client tasks") for text in texts)
+    assert any(text.startswith("*Sending 2026-11 finished.*") for text in texts)
+    assert len(slack_app.mail.mail_requests) == 2
+
+
+@pytest.mark.parametrize("action_id", ["run_generate", "run_send_all"])
+def test_job_for_missing_month_is_explained(
+    slack_app: SlackApp, action_id: str
+) -> None:
+    slack_app.click(action_id, json.dumps({"period": "2031-01"}))
+    slack_app.wait_for_jobs(1)
+
+    [reply] = slack_app.slack.ephemerals_to(FINANCE_USER)
+    assert "2031-01" in reply.text
+    assert "invoices run create 2031-01" in reply.text

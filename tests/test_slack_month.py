@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime, time
+from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import update
 
 from bot import slack_blocks
-from bot.slack_notifier import SlackNotifier
+from bot.slack_notifier import SlackNotifier, SlackPostError
 from services.models import Run, RunState, TaskState
 from services.periods import Period
-from services.runs import run_status
+from services.runs import create_run, run_status
+from services.scheduling import Schedule, post_month, send_reminders
 from tests import slack_fixtures
 from tests.slack_fixtures import CHANNEL, PERIOD, SlackApp, add_clients
 
@@ -156,3 +159,51 @@ def test_reminder_without_month_message_is_top_level(slack_app: SlackApp) -> Non
     assert [item.text for item in slack_app.slack.top_level(CHANNEL)][-1] == (
         "Reminder!"
     )
+
+
+def test_refused_scheduled_post_is_retried(slack_app: SlackApp) -> None:
+    zone = ZoneInfo("Europe/Vilnius")
+    schedule = Schedule(day=1, at=time(9, 0), zone=zone)
+    create_run(
+        slack_app.factory,
+        Period.parse(PERIOD),
+        planned_start=date(2026, 12, 3),
+        planned_end=date(2026, 12, 10),
+        actor="cli",
+    )
+    notifier = SlackNotifier(slack_app.context)
+    slack_app.slack.fail("chat.postMessage", "not_in_channel")
+
+    with pytest.raises(SlackPostError):
+        post_month(
+            slack_app.factory,
+            notifier,
+            schedule,
+            now=datetime(2026, 12, 1, 9, 1, tzinfo=zone),
+        )
+    retried = post_month(
+        slack_app.factory,
+        notifier,
+        schedule,
+        now=datetime(2026, 12, 1, 9, 16, tzinfo=zone),
+    )
+
+    assert retried is not None
+    assert retried.posted
+    assert len(slack_app.slack.top_level(CHANNEL)) == 1
+
+
+def test_refused_reminder_stays_due(slack_app: SlackApp) -> None:
+    zone = ZoneInfo("Europe/Vilnius")
+    add_clients(slack_app.factory, 1)
+    month = slack_fixtures.generate_month(slack_app)
+    notifier = SlackNotifier(slack_app.context)
+    late = datetime(2026, 12, 11, 9, 0, tzinfo=zone)
+    slack_app.slack.fail("chat.postMessage", "ratelimited")
+
+    with pytest.raises(SlackPostError):
+        send_reminders(slack_app.factory, notifier, zone, now=late)
+    posted = send_reminders(slack_app.factory, notifier, zone, now=late)
+
+    assert posted == [f"remind-end:{PERIOD}"]
+    assert "planned to end" in slack_app.slack.thread(CHANNEL, month.ts)[-1].text
