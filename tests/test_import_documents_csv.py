@@ -377,8 +377,8 @@ def test_documents_csv_undecodable_bytes_name_the_line(
         import_documents_csv(factory, path, zone=VILNIUS, actor=ACTOR)
 
     [problem] = raised.value.problems
-    assert problem.location == "line 3"
-    assert "save the file as CSV UTF-8" in problem.expected
+    assert problem.location == "line 3, byte 3"
+    assert "save the whole file as CSV UTF-8" in problem.expected
     assert rows_of(factory) == []
 
 
@@ -395,25 +395,51 @@ def test_documents_csv_utf8_with_stray_byte_is_rejected(
 
     [problem] = raised.value.problems
     column = damaged.index(b"\xe9") + 1
-    assert problem.location == "line 3"
-    assert problem.value == f"e9 at byte {column} of the line"
-    assert "like the rest of the file" in problem.expected
+    assert problem.location == f"line 3, byte {column}"
+    assert problem.value.startswith("e9")
+    assert "as the file has elsewhere" in problem.expected
+    assert rows_of(factory) == []
+
+
+def test_documents_csv_mixing_encodings_is_rejected(
+    factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    pasted = [
+        f"PRK-{n},K-{n},Žalgirio ūkininkų kooperatyvas,2026-10-05,invoice,"
+        "1.00,0.21,1.21,EUR,21,posted"
+        for n in range(10, 40)
+    ]
+    path = tmp_path / "documents.csv"
+    path.write_bytes(
+        "\n".join([HEADER, ROWS[0]]).encode()
+        + b"\n"
+        + "\n".join(pasted).encode("cp1257")
+    )
+
+    with pytest.raises(ImportRejectedError) as raised:
+        import_documents_csv(factory, path, zone=VILNIUS, actor=ACTOR)
+
+    problems = raised.value.problems
+    column = pasted[0].index("Ž") + 1
+    assert len(problems) == 21
+    assert problems[0].location == f"line 3, byte {column}"
+    assert problems[19].location == f"line 22, byte {column}"
+    assert problems[20].location == "10 more lines"
     assert rows_of(factory) == []
 
 
 def test_documents_csv_windows_1257_quotes_are_not_utf8(
     factory: sessionmaker[Session], tmp_path: Path
 ) -> None:
-    # "Ų“" is D8 93 in windows-1257, a valid UTF-8 sequence on its own.
-    row = (
-        "PRK-7,K-7,UAB „ŽUVŲ“ ąčęėįšųūž,2026-10-05,invoice,1.00,0.21,1.21,EUR,21,posted"
-    )
+    # "Ų“" and "Ų–" are D8 93 and D8 96 in windows-1257: UTF-8 characters
+    # on their own, though not Lithuanian ones.
+    row = "PRK-7,K-7,UAB „KELIŲ–TILTŲ“ ąčęėįšųūž,2026-10-05,invoice,1,0,1,EUR,0,posted"
     path = tmp_path / "documents.csv"
     path.write_bytes("\n".join([HEADER, row]).encode("cp1257"))
 
     import_documents_csv(factory, path, zone=VILNIUS, actor=ACTOR)
 
-    assert stored(factory)["PRK-7"].client.name == "UAB „ŽUVŲ“ ąčęėįšųūž"
+    assert stored(factory)["PRK-7"].client.name == "UAB „KELIŲ–TILTŲ“ ąčęėįšųūž"
 
 
 @pytest.mark.parametrize(

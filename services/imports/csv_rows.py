@@ -2,8 +2,9 @@
 
 Files are read as UTF-8, or as windows-1257 when the bytes are not valid
 UTF-8, because the Lithuanian ERPs that export i.SAF in windows-1257 export
-their CSV files in it too. A UTF-8 file with a few damaged bytes is rejected
-with their lines instead of being read as windows-1257. Fields are separated
+their CSV files in it too. A file with some UTF-8 text and some bytes that are
+not UTF-8 (damaged, or rows pasted from a windows-1257 file) is rejected with
+their lines instead of being read as windows-1257. Fields are separated
 by `,`, or by `;` when the header has `;` and no `,`, as Excel writes CSV with
 Lithuanian settings.
 """
@@ -97,7 +98,7 @@ def _read_text(path: Path, problems: list[ImportProblem]) -> str | None:
         pass
     stray = _stray_bytes_in_utf8(data)
     if stray:
-        problems.extend(_stray_byte_problem(path.name, data, at) for at in stray)
+        problems.extend(_stray_byte_problems(path.name, data, stray))
         return None
     try:
         return data.decode(FALLBACK_ENCODING)
@@ -120,20 +121,37 @@ def _read_text(path: Path, problems: list[ImportProblem]) -> str | None:
 _UTF8_SEQUENCE = re.compile(
     rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}"
 )
-# A file with more stray bytes than this is taken as windows-1257, not UTF-8.
-MAX_STRAY_BYTES = 20
+# Those characters as UTF-8 bytes: a quick test that can skip the scan.
+_LITHUANIAN_UTF8 = re.compile(rb"[\xc2-\xc5][\x80-\xbf]|\xe2[\x80-\x83][\x80-\xbf]")
+# Lines with stray bytes that are named one by one; the rest are counted.
+MAX_STRAY_LINES = 20
+
+
+def _is_lithuanian_text(character: str) -> bool:
+    """Tell whether a character is one a Lithuanian file written in UTF-8 holds.
+
+    These are the Latin letters with diacritics (U+00A0 to U+017F) and the
+    quotes, dashes and currency signs (U+2000 to U+20CF). In windows-1257,
+    two bytes that happen to form a UTF-8 character are almost always an
+    uppercase letter before a quote or dash, such as "Ų“" (U+0613 as UTF-8),
+    which is outside these ranges.
+    """
+    point = ord(character)
+    return 0xA0 <= point <= 0x17F or 0x2000 <= point <= 0x20CF
 
 
 def _stray_bytes_in_utf8(data: bytes) -> list[int]:
-    """Return the offsets of the bytes that keep mostly-UTF-8 data from decoding.
+    """Return the offsets of the bytes that keep UTF-8 data from decoding.
 
-    Lithuanian text in windows-1257 has one byte per letter followed by
-    ASCII, which almost never forms a UTF-8 sequence. So when most non-ASCII
-    bytes do form UTF-8 characters, the file was meant as UTF-8 and a few
-    bytes were damaged, and reading it as windows-1257 would garble every
-    letter. An empty list means the data is not UTF-8 with stray bytes.
+    Data with even one Lithuanian letter or quote written as UTF-8
+    was written, at least in part, as UTF-8, and reading it as windows-1257
+    would garble those characters. Such data has its stray bytes returned,
+    so the file is rejected. An empty list means the data has no UTF-8
+    text and is read as windows-1257.
     """
-    characters = 0
+    if _LITHUANIAN_UTF8.search(data) is None:
+        return []
+    utf8_text = False
     stray: list[int] = []
     position = 0
     while position < len(data):
@@ -143,26 +161,58 @@ def _stray_bytes_in_utf8(data: bytes) -> list[int]:
         match = _UTF8_SEQUENCE.match(data, position)
         if match is None:
             stray.append(position)
-            if len(stray) > MAX_STRAY_BYTES:
-                return []
             position += 1
             continue
-        characters += 1
+        try:
+            character = match.group().decode("utf-8")
+        except UnicodeDecodeError:
+            # An overlong form or a surrogate has the shape but is not UTF-8.
+            stray.append(position)
+            position += 1
+            continue
+        utf8_text = utf8_text or _is_lithuanian_text(character)
         position = match.end()
-    return stray if characters > len(stray) else []
+    return stray if utf8_text else []
 
 
-def _stray_byte_problem(file: str, data: bytes, at: int) -> ImportProblem:
-    line = data[:at].count(b"\n") + 1
-    column = at - (data.rfind(b"\n", 0, at) + 1) + 1
-    return ImportProblem(
-        file,
-        f"line {line}",
-        "bytes",
-        f"{data[at : at + 1].hex()} at byte {column} of the line",
-        "UTF-8 text like the rest of the file; retype the character there "
-        "and save the file as CSV UTF-8",
-    )
+def _stray_byte_problems(
+    file: str, data: bytes, stray: list[int]
+) -> list[ImportProblem]:
+    """Name the first stray byte of each line, and count the lines past the limit."""
+    problems: list[ImportProblem] = []
+    lines: set[int] = set()
+    line, counted = 1, 0
+    for at in stray:
+        line += data.count(b"\n", counted, at)
+        counted = at
+        if line in lines:
+            continue
+        lines.add(line)
+        if len(lines) > MAX_STRAY_LINES:
+            continue
+        column = at - (data.rfind(b"\n", 0, at) + 1) + 1
+        problems.append(
+            ImportProblem(
+                file,
+                f"line {line}, byte {column}",
+                "bytes",
+                data[at : at + 4].hex(" "),
+                "UTF-8 text, as the file has elsewhere; save the whole file as "
+                "CSV UTF-8 from the program that made it, or retype the "
+                "character there",
+            )
+        )
+    if len(lines) > MAX_STRAY_LINES:
+        problems.append(
+            ImportProblem(
+                file,
+                f"{len(lines) - MAX_STRAY_LINES} more lines",
+                "bytes",
+                "",
+                "UTF-8 text on those lines too",
+            )
+        )
+    return problems
 
 
 def _delimiter(text: str) -> str:
