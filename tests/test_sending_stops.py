@@ -131,3 +131,36 @@ def test_send_rejects_month_not_generated(
         )
 
     assert sendgrid_standin.mail_requests == []
+
+
+class Interrupted(Exception):
+    """Stands for Ctrl-C or a stopping worker, raised from the progress report."""
+
+
+def test_interrupted_send_records_what_went_out(
+    factory: sessionmaker[Session], run_id: int, sendgrid_standin: SendGridStandin
+) -> None:
+    task_ids = [add_task(factory, f"K-{n:02d}") for n in range(12)]
+    sendgrid_standin.latency = 0.2
+
+    def interrupt(done: int, total: int, label: str) -> None:
+        if done == 2:
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        send_run(
+            factory,
+            PERIOD,
+            backend=backend(sendgrid_standin),
+            sender=SENDER,
+            actor=ACTOR,
+            workers=4,
+            progress=interrupt,
+        )
+
+    states = [task_of(factory, task_id).state for task_id in task_ids]
+    sent = len(sendgrid_standin.mail_requests)
+    assert TaskState.SENDING not in states
+    assert states.count(TaskState.SENT) == sent
+    assert states.count(TaskState.READY) == 12 - sent
+    assert 2 <= sent < 12

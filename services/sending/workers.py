@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
@@ -18,12 +19,14 @@ from services.sending.claims import (
 from services.sending.report import SendResult, TaskOutcome
 from services.sending.retries import _send_with_retries
 
+logger = logging.getLogger(__name__)
+
 # Finished sends are recorded together, in one commit, once this many have
 # finished or the oldest has waited this long. A thread gets its next task
 # before the record, so the wait idles no thread. It delays the progress, and
 # a crash leaves these few tasks `sending` together with the in-flight ones.
-RECORD_BATCH = 32
-RECORD_INTERVAL_SECONDS = 0.1
+RECORD_BATCH = 8
+RECORD_INTERVAL_SECONDS = 0.05
 
 
 def _deliver_all(
@@ -58,33 +61,67 @@ def _deliver_all(
     oldest = 0.0
     start = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        while start < total or pending:
-            if start < total and len(pending) < workers:
-                if delivery.halt.stopped:
-                    finish(_not_attempted(delivery, candidates[start:]))
-                    start = total
+        try:
+            while start < total or pending:
+                if start < total and len(pending) < workers:
+                    if delivery.halt.stopped:
+                        finish(_not_attempted(delivery, candidates[start:]))
+                        start = total
+                        continue
+                    chunk = candidates[start : start + workers - len(pending)]
+                    start += len(chunk)
+                    claims, refused = _claim_batch(delivery, chunk, states)
+                    finish(refused)
+                    for claim in claims:
+                        future = pool.submit(_send_with_retries, delivery, claim)
+                        pending[future] = claim
                     continue
-                chunk = candidates[start : start + workers - len(pending)]
-                start += len(chunk)
-                claims, refused = _claim_batch(delivery, chunk, states)
-                finish(refused)
-                for claim in claims:
-                    pending[pool.submit(_send_with_retries, delivery, claim)] = claim
-                continue
 
-            timeout = None
-            if finished:
-                timeout = max(0.0, oldest + RECORD_INTERVAL_SECONDS - time.monotonic())
-            done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
-            if done and not finished:
-                oldest = time.monotonic()
-            finished.extend((pending.pop(future), future.result()) for future in done)
-            if _record_due(finished, oldest, idle=not pending):
-                finish(_record_batch(delivery, finished))
-                finished = []
+                timeout = None
+                if finished:
+                    timeout = max(
+                        0.0, oldest + RECORD_INTERVAL_SECONDS - time.monotonic()
+                    )
+                done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+                if done and not finished:
+                    oldest = time.monotonic()
+                finished.extend((pending.pop(f), f.result()) for f in done)
+                if _record_due(finished, oldest, idle=not pending):
+                    batch, finished = finished, []
+                    finish(_record_batch(delivery, batch))
+        except BaseException:
+            # Ctrl-C, a stopping worker or a failed claim: claim nothing more,
+            # and record what the requests already sent, and those in flight
+            # once they end, so that none of them is left `sending`.
+            _record_remaining(delivery, finished, pending)
+            raise
     if finished:
         finish(_record_batch(delivery, finished))
     return outcomes
+
+
+def _record_remaining(
+    delivery: _Delivery,
+    finished: list[tuple[_Claim, _Attempt]],
+    pending: dict[Future[_Attempt], _Claim],
+) -> None:
+    """Record finished sends and wait for those in flight, when sending is cut short.
+
+    A failure here is logged, because the error that cut sending short is the
+    one to raise.
+    """
+    try:
+        for future in wait(pending).done:
+            finished.append((pending.pop(future), future.result()))
+        if finished:
+            _record_batch(delivery, finished)
+    except BaseException:
+        logger.exception(
+            "Could not record %d finished sends of %s; they stay `sending` and "
+            "turn unknown once their claim expires",
+            len(finished),
+            delivery.period,
+        )
 
 
 def _record_due(
