@@ -8,6 +8,7 @@ serve`, with a job worker thread beside it.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -25,6 +26,8 @@ StartResponse = Callable[..., Any]
 MAX_BODY_BYTES = 10 * 1024 * 1024
 # Beyond this an oversized body is not read at all and the connection is reset.
 MAX_DRAINED_BYTES = 64 * 1024 * 1024
+# How long the body may stall; Slack sends a few kilobytes at once.
+BODY_TIMEOUT_SECONDS = 10.0
 
 _REASONS = {
     200: "OK",
@@ -32,6 +35,7 @@ _REASONS = {
     401: "Unauthorized",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     413: "Payload Too Large",
     500: "Internal Server Error",
     503: "Service Unavailable",
@@ -57,7 +61,18 @@ class WebApp:
         if method != "POST":
             return _reply(start_response, 405, "use POST")
 
-        body = _read_body(environ)
+        try:
+            body = _read_body(environ)
+        except InvalidLength:
+            return _reply(start_response, 400, "invalid Content-Length")
+        except TimeoutError:
+            logger.warning(
+                "%s %s: the body did not arrive within %.0f s",
+                method,
+                path,
+                BODY_TIMEOUT_SECONDS,
+            )
+            return _reply(start_response, 408, "the request body did not arrive")
         if body is None:
             return _reply(start_response, 413, "the request body is too large")
         headers = _headers(environ)
@@ -87,8 +102,9 @@ class WebApp:
                 query=str(environ.get("QUERY_STRING", "")),
                 headers={key: [value] for key, value in headers.items()},
             )
-        except ValueError as error:
-            # Slack sends UTF-8 JSON, or a form whose `payload` field is JSON.
+        except (ValueError, AttributeError, TypeError) as error:
+            # Slack sends UTF-8 JSON, or a form whose `payload` field is JSON;
+            # Bolt raises AttributeError when that JSON is not an object.
             logger.warning("POST /slack/events: unreadable body (%s)", error)
             return _reply(
                 start_response,
@@ -120,17 +136,29 @@ class WebApp:
         return _reply(start_response, status, message)
 
 
+class InvalidLength(ValueError):
+    """The Content-Length header is not a whole number of bytes."""
+
+
 def _read_body(environ: dict[str, Any]) -> bytes | None:
     """Read the request body, or return None when it is over `MAX_BODY_BYTES`.
 
     An oversized body is read and thrown away, up to `MAX_DRAINED_BYTES`, so
     the client is still reading when the 413 arrives. A server that closes a
     connection with unread data resets it, so the client would get no reply.
+    Reading raises `TimeoutError` when the body stalls for
+    `BODY_TIMEOUT_SECONDS`, so a client that never sends the body it announced
+    keeps a thread busy for that long only.
     """
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
+    except ValueError as error:
+        raise InvalidLength(environ.get("CONTENT_LENGTH")) from error
+    if length < 0:
+        raise InvalidLength(length)
+    connection = environ.get("gunicorn.socket")
+    if isinstance(connection, socket.socket):
+        connection.settimeout(BODY_TIMEOUT_SECONDS)
     stream = environ["wsgi.input"]
     if length > MAX_BODY_BYTES:
         remaining = min(length, MAX_DRAINED_BYTES)
@@ -191,6 +219,9 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
 
 
 class _QuietHandler(WSGIRequestHandler):
+    # StreamRequestHandler sets this time-out on each connection's socket.
+    timeout = BODY_TIMEOUT_SECONDS
+
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s %s", self.address_string(), format % args)
 

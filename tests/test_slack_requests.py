@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import time
 from urllib.parse import urlsplit
 
 import pytest
 
+from bot import web
 from bot.web import MAX_BODY_BYTES
 from tests import slack_fixtures
 from tests.slack_fixtures import FINANCE_USER, SlackApp, add_clients, sign
@@ -65,6 +67,51 @@ def test_oversized_body_is_answered_413(slack_app: SlackApp) -> None:
 
 
 @pytest.mark.parametrize(
+    "body",
+    [b"payload=%5B1%2C2%5D", b"payload=5", b"payload=null"],
+    ids=["list", "number", "null"],
+)
+def test_payload_not_object_is_400(slack_app: SlackApp, body: bytes) -> None:
+    reply = slack_app.post(body)
+
+    assert reply.status == 400
+
+
+def _raw_request(app: SlackApp, head: bytes) -> bytes:
+    """Send the bytes as they are and return the first bytes of the reply."""
+    parts = urlsplit(app.url)
+    with socket.create_connection((parts.hostname or "", parts.port or 80)) as sock:
+        sock.settimeout(20)
+        sock.sendall(head)
+        return sock.recv(4096)
+
+
+def test_negative_content_length_is_400(slack_app: SlackApp) -> None:
+    answer = _raw_request(
+        slack_app,
+        b"POST /slack/events HTTP/1.1\r\nHost: app\r\nContent-Length: -5\r\n\r\n",
+    )
+
+    assert answer.startswith(b"HTTP/1.0 400")
+
+
+def test_stalled_body_gets_408(
+    slack_app: SlackApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(web._QuietHandler, "timeout", 0.5)
+    started = time.monotonic()
+
+    answer = _raw_request(
+        slack_app,
+        b"POST /slack/events HTTP/1.1\r\nHost: app\r\nContent-Length: 1000\r\n"
+        b"\r\npayload=",
+    )
+
+    assert answer.startswith(b"HTTP/1.0 408")
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(
     ("action_id", "value"),
     [
         ("run_send_all", "{}"),
@@ -97,3 +144,46 @@ def test_damaged_button_value_is_refused_with_a_reply(
         if item.text.startswith(DAMAGED)
     ]
     assert refusal.channel == slack_fixtures.CHANNEL
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({}, "period"),
+        ({"period": {"value": {"selected_option": {"value": "2026-13"}}}}, "period"),
+        (
+            {
+                "period": {"value": {"selected_option": {"value": "2026-11"}}},
+                "planned_start": {"value": {"selected_date": "someday"}},
+            },
+            "planned_start",
+        ),
+    ],
+    ids=["empty", "bad-month", "bad-date"],
+)
+def test_unreadable_new_month_form_marks_field(
+    slack_app: SlackApp, values: dict[str, object], field: str
+) -> None:
+    reply = slack_app.submit_view("new_run", values)
+
+    assert reply.status == 200
+    assert json.loads(reply.body) == {
+        "response_action": "errors",
+        "errors": {field: "Choose a value here."},
+    }
+
+
+@pytest.mark.parametrize(
+    "metadata",
+    ["not json", "[1]", json.dumps({"period": "2026-11", "client": "K0000"})],
+    ids=["not-json", "list", "no-task"],
+)
+def test_unreadable_skip_form_is_refused(slack_app: SlackApp, metadata: str) -> None:
+    reply = slack_app.submit_view(
+        "skip_task", {"reason": {"value": {"value": "paid"}}}, private_metadata=metadata
+    )
+    slack_fixtures.wait_for(lambda: bool(slack_app.slack.ephemerals_to(FINANCE_USER)))
+
+    [refusal] = slack_app.slack.ephemerals_to(FINANCE_USER)
+    assert reply.status == 200
+    assert refusal.text.startswith("This form cannot be used")

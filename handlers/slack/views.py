@@ -8,7 +8,6 @@ from datetime import date
 from typing import Any
 
 from slack_bolt import Ack, App
-from slack_sdk import WebClient
 
 from bot import slack_blocks
 from bot.slack_runtime import SlackRuntime
@@ -24,14 +23,48 @@ def _input(view: dict[str, Any], block_id: str) -> dict[str, Any]:
     return value
 
 
+def _new_run_fields(view: dict[str, Any]) -> tuple[Period, date, date] | str:
+    """Read the month and dates of the new-month form, or name the bad field."""
+    try:
+        period = Period.parse(str(_input(view, "period")["selected_option"]["value"]))
+    except (KeyError, TypeError, InvoiceListsError):
+        return "period"
+    dates = []
+    for block_id in ("planned_start", "planned_end"):
+        try:
+            dates.append(
+                date.fromisoformat(str(_input(view, block_id)["selected_date"]))
+            )
+        except (KeyError, TypeError, ValueError):
+            return block_id
+    return period, dates[0], dates[1]
+
+
+def _skip_fields(view: dict[str, Any]) -> tuple[Period, str, int, str] | None:
+    """Read the month, client, task and reason of the skip form, or None."""
+    try:
+        task = json.loads(view.get("private_metadata") or "{}")
+        period = Period.parse(str(task["period"]))
+        client, task_id = str(task["client"]), int(task["task"])
+    except (ValueError, KeyError, TypeError, InvoiceListsError):
+        return None
+    try:
+        reason = str(_input(view, "reason").get("value") or "")
+    except (KeyError, TypeError, AttributeError):
+        # The reason is optional, so a form without one skips without it.
+        reason = ""
+    return period, client, task_id, reason
+
+
 def register(app: App, runtime: SlackRuntime) -> None:
     @app.view(slack_blocks.NEW_RUN_VIEW)
-    def new_run(
-        ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
-    ) -> None:
-        period = Period.parse(_input(view, "period")["selected_option"]["value"])
-        start = date.fromisoformat(_input(view, "planned_start")["selected_date"])
-        end = date.fromisoformat(_input(view, "planned_end")["selected_date"])
+    def new_run(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
+        fields = _new_run_fields(view)
+        if isinstance(fields, str):
+            logger.warning("new-month form with an unreadable %s field", fields)
+            ack(response_action="errors", errors={fields: "Choose a value here."})
+            return
+        period, start, end = fields
         if end < start:
             ack(
                 response_action="errors",
@@ -59,25 +92,30 @@ def register(app: App, runtime: SlackRuntime) -> None:
         )
 
     @app.view(slack_blocks.SKIP_VIEW)
-    def skip(
-        ack: Ack, body: dict[str, Any], view: dict[str, Any], client: WebClient
-    ) -> None:
+    def skip(ack: Ack, body: dict[str, Any], view: dict[str, Any]) -> None:
         ack()
-        task = json.loads(view.get("private_metadata") or "{}")
-        reason = str(_input(view, "reason").get("value") or "")
         user = str(body["user"]["id"])
-        period = Period.parse(task["period"])
+        fields = _skip_fields(view)
+        if fields is None:
+            logger.warning("skip form from %s with unreadable metadata", user)
+            runtime.messages.tell(
+                user,
+                "This form cannot be used: it does not say which client to skip. "
+                "Click Skip on the client's message again.",
+            )
+            return
+        period, code, task_id, reason = fields
         try:
             skip_task(
                 runtime.context.factory,
                 period,
-                task["client"],
+                code,
                 actor=f"slack:{user}",
                 reason=reason or f"skipped in Slack by {user}",
             )
         except InvoiceListsError as error:
-            runtime.messages.tell(user, f"Could not skip {task['client']}: {error}")
+            runtime.messages.tell(user, f"Could not skip {code}: {error}")
             return
         messages = runtime.messages
-        messages.refresh_task_by_id(int(task["task"]))
+        messages.refresh_task_by_id(task_id)
         messages.post_run(period)
