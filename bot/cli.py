@@ -268,18 +268,24 @@ def run_send(
     for outcome in report.outcomes:
         if outcome.result in {SendResult.FAILED, SendResult.UNKNOWN}:
             stderr.print(f"{outcome.client_code}: {outcome.reason}", markup=False)
-    if report.stopped:
+    if report.stop_reason:
+        stderr.print(f"Sending stopped: {report.stop_reason}", markup=False)
         stderr.print(
-            "Sending stopped because SendGrid rejected the account; fix the setting "
-            f"named above and run `invoices run send {month}` again."
+            f"Not sent: {_tasks(report.stopped)}, all still ready; fix the setting "
+            f"and run `invoices run send {month}` again."
         )
     if report.failed_earlier:
         stderr.print(
-            f"{report.failed_earlier} tasks failed earlier and were not sent again; "
-            f"use `invoices run send {month} --retry-failed` or `--client CODE`."
+            f"{_tasks(report.failed_earlier).capitalize()} failed earlier and were "
+            f"not sent again; use `invoices run send {month} --retry-failed` or "
+            "`--client CODE`."
         )
-    if report.failed or report.unknown:
+    if report.failed or report.unknown or report.stop_reason:
         raise SystemExit(1)
+
+
+def _tasks(count: int) -> str:
+    return f"{count} task" if count == 1 else f"{count} tasks"
 
 
 @run_group.command("skip")

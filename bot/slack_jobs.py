@@ -104,7 +104,7 @@ class SlackJobs:
         if failed:
             codes = ", ".join(slack_blocks.cut_list(failed))
             note += f" The PDF of {len(failed)} clients could not be uploaded: {codes}."
-        # Without the month's message the summary would reach nobody.
+        # Without the month's message, the person who asked gets the summary.
         messages.post_run(
             period, note=note, on_failure=lambda _: self._tell(payload, note)
         )
@@ -160,6 +160,12 @@ class SlackJobs:
             for outcome in report.outcomes
             if outcome.result in {SendResult.FAILED, SendResult.UNKNOWN}
         ]
+        if report.stop_reason:
+            problems.insert(
+                0,
+                f"Sending stopped, and the clients not sent are still ready: "
+                f"{report.stop_reason}",
+            )
         text = slack_blocks.send_report_text(
             str(period), report.summary_line(), problems
         )

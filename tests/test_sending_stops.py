@@ -49,14 +49,25 @@ def test_rejected_key_stops_the_month(
         factory, PERIOD, backend=wrong_key, sender=SENDER, actor=ACTOR, workers=1
     )
 
-    assert len(sendgrid_standin.mail_requests) == 1
-    assert report.failed == 1
-    assert report.stopped == 2
-    assert "not attempted 2" in report.summary_line()
     states = [task_of(factory, task_id).state for task_id in tasks]
-    assert states == [TaskState.FAILED, TaskState.READY, TaskState.READY]
-    assert "401" in task_of(factory, tasks[0]).failure_reason
-    assert task_of(factory, tasks[1]).failure_reason == ""
+    again = send_run(
+        factory,
+        PERIOD,
+        backend=backend(sendgrid_standin),
+        sender=SENDER,
+        actor=ACTOR,
+        workers=1,
+    )
+
+    assert len(sendgrid_standin.mail_requests) == 4
+    assert report.failed == 0
+    assert report.stopped == 3
+    assert "left ready after the stop 3" in report.summary_line()
+    assert "401" in report.stop_reason
+    assert states == [TaskState.READY] * 3
+    assert task_of(factory, tasks[0]).failure_reason == ""
+    assert again.sent == 3
+    assert again.stop_reason == ""
 
 
 def test_unverified_sender_stops_the_month(
@@ -75,11 +86,12 @@ def test_unverified_sender_stops_the_month(
 
     outcomes = {outcome.client_code: outcome.result for outcome in report.outcomes}
     assert outcomes == {
-        "K-1": SendResult.FAILED,
+        "K-1": SendResult.STOPPED,
         "K-2": SendResult.STOPPED,
         "K-3": SendResult.STOPPED,
     }
-    assert "403" in task_of(factory, tasks[0]).failure_reason
+    assert "403" in report.stop_reason
+    assert task_of(factory, tasks[0]).state is TaskState.READY
 
 
 def test_retry_failed_sends_failed_tasks(

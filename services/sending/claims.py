@@ -215,7 +215,7 @@ def _record(
     if sent:
         detail = f"sent as message {attempt.message_id or '(none)'}"
     elif released:
-        detail = f"not attempted: {attempt.reason}"
+        detail = f"left ready: {attempt.reason}"
     else:
         detail = f"{attempt.state.value}: {attempt.reason}"
     if not recorded:

@@ -16,7 +16,7 @@ class SendResult(enum.StrEnum):
     UNKNOWN = "unknown"
     SKIPPED = "skipped"
     NOT_SENDABLE = "not_sendable"
-    # Not attempted because SendGrid rejected the account; the task stays ready.
+    # Not sent because SendGrid rejected the account; the task stays ready.
     STOPPED = "stopped"
 
 
@@ -34,6 +34,8 @@ class TaskOutcome:
 class SendReport:
     period: str
     outcomes: list[TaskOutcome] = field(default_factory=list)
+    # Why SendGrid stopped the month, when it rejected the API key or sender.
+    stop_reason: str = ""
 
     def count(self, result: SendResult) -> int:
         return sum(1 for outcome in self.outcomes if outcome.result is result)
@@ -81,5 +83,5 @@ class SendReport:
         if self.not_sendable:
             line += f", not sendable {self.not_sendable}"
         if self.stopped:
-            line += f", not attempted {self.stopped}"
+            line += f", left ready after the stop {self.stopped}"
         return line + "."

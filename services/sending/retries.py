@@ -34,7 +34,10 @@ def _send_with_retries(delivery: _Delivery, claim: _Claim) -> _Attempt:
             if error.unknown:
                 return _Attempt(TaskState.UNKNOWN, reason=error.reason)
             if error.account:
+                # SendGrid refused the key or the sender, not this message, so
+                # the task stays ready for the run after the setting is fixed.
                 delivery.halt.stop(error.reason)
+                return _Attempt(TaskState.READY, reason=error.reason)
             if not error.retryable:
                 return _Attempt(TaskState.FAILED, reason=error.reason)
             last_error = error

@@ -91,6 +91,7 @@ def send_run(
             report.outcomes.append(refusal)
 
     outcomes = _deliver_all(delivery, sendable, states, workers, progress)
+    report.stop_reason = delivery.halt.reason
     if client_code is not None and outcomes[0].result in _NOT_ATTEMPTED:
         raise InvalidStateError(outcomes[0].reason)
     report.outcomes.extend(outcomes)
