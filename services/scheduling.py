@@ -219,7 +219,8 @@ def ensure_run(
 
     template = _template_run(factory, period)
     if template is None:
-        logger.warning("No monthly task exists to copy the plan for %s from", period)
+        # Debug only: every check finds this again until someone creates a task.
+        logger.debug("No monthly task exists to copy the plan for %s from", period)
         return None, False
 
     months = _months_between(Period.parse(template.period), period)
@@ -276,15 +277,19 @@ def send_reminders(
 
     A month in `just_posted` had its message posted a moment ago, late, and
     that message already shows the Generate button, so its start reminder is
-    marked done without being posted.
+    marked done without being posted, and its end reminder waits for the
+    next check instead of following the message in the same second.
     """
     today = local_date(now, zone)
     posted: list[str] = []
     for run in _open_runs(factory):
         for key, text in _due_reminders(factory, run, today):
+            fresh = run.period in just_posted
+            if fresh and key.startswith("remind-end:"):
+                continue
             if not claim_once(factory, key):
                 continue
-            if key == f"remind-start:{run.period}" and run.period in just_posted:
+            if fresh:
                 logger.info("Skipped the reminder %s: the month was just posted", key)
                 continue
             try:

@@ -364,3 +364,18 @@ def test_late_post_stands_for_start_reminder(context: AppContext) -> None:
     assert _runs(context.factory)["2026-11"][0] == date(2026, 12, 3)
     assert [period for period, _note in notifier.runs] == [Period(2026, 11)]
     assert notifier.reminders == []
+
+
+@pytest.mark.usefixtures("october")
+def test_late_post_defers_end_reminder(context: AppContext) -> None:
+    notifier = RecordingNotifier()
+
+    _start_and_stop(context, notifier, _at(date(2026, 12, 31), 10, 0))
+    right_after = list(notifier.reminders)
+    _start_and_stop(context, notifier, _at(date(2026, 12, 31), 10, 30))
+
+    assert [period for period, _note in notifier.runs] == [Period(2026, 11)]
+    assert right_after == []
+    [(period, text)] = notifier.reminders
+    assert period == Period(2026, 11)
+    assert "planned to end" in text
