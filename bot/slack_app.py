@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from slack_bolt import App
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_sdk import WebClient
 
@@ -49,8 +49,35 @@ def create_app(
     )
     if wake_worker is not None:
         runtime.wake_worker = wake_worker
+    app.middleware(_drop_timeout_retries)
     slack_handlers.register(app, runtime)
     return app
+
+
+def _drop_timeout_retries(
+    request: BoltRequest, next: Callable[[], BoltResponse]
+) -> BoltResponse:
+    """Acknowledge an event Slack sends again only because the first reply was slow.
+
+    Slack retries an event when the reply took over 3 seconds, while this app
+    may still be handling the first delivery, so the retry is acknowledged and
+    dropped. A retry for any other reason, such as an HTTP 500, is handled.
+    It runs after the signature check, so only Slack's own retries are dropped.
+    """
+    if _header(request, "x-slack-retry-reason") == "http_timeout" and _header(
+        request, "x-slack-retry-num"
+    ):
+        logger.info(
+            "dropped Slack's retry %s of a slow delivery",
+            _header(request, "x-slack-retry-num"),
+        )
+        return BoltResponse(status=200, body="")
+    return next()
+
+
+def _header(request: BoltRequest, name: str) -> str:
+    values = request.headers.get(name) or []
+    return str(values[0]) if values else ""
 
 
 def serve_socket(context: AppContext, *, worker: bool = True) -> None:

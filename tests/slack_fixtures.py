@@ -188,7 +188,7 @@ class SlackApp:
         }
         return self.interaction(payload)
 
-    def event(self, event: dict[str, Any]) -> Reply:
+    def event(self, event: dict[str, Any], **options: Any) -> Reply:
         body = json.dumps(
             {
                 "type": "event_callback",
@@ -199,7 +199,7 @@ class SlackApp:
                 "event": event,
             }
         ).encode()
-        return self.post(body, content_type="application/json")
+        return self.post(body, content_type="application/json", **options)
 
     def new_run(self, period: str, start: date, end: date, **options: Any) -> Reply:
         values = {

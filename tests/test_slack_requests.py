@@ -187,3 +187,27 @@ def test_unreadable_skip_form_is_refused(slack_app: SlackApp, metadata: str) -> 
     [refusal] = slack_app.slack.ephemerals_to(FINANCE_USER)
     assert reply.status == 200
     assert refusal.text.startswith("This form cannot be used")
+
+
+HOME_OPENED = {"type": "app_home_opened", "user": FINANCE_USER, "tab": "home"}
+
+
+def test_retry_after_slow_reply_is_dropped(slack_app: SlackApp) -> None:
+    timeout = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    error = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_error"}
+
+    dropped = slack_app.event(HOME_OPENED, headers=timeout)
+    handled = slack_app.event(HOME_OPENED, headers=error)
+    slack_fixtures.wait_for(lambda: bool(slack_app.slack.calls_to("views.publish")))
+    time.sleep(1.0)
+
+    assert [dropped.status, handled.status] == [200, 200]
+    assert len(slack_app.slack.calls_to("views.publish")) == 1
+
+
+def test_unsigned_retry_is_still_refused(slack_app: SlackApp) -> None:
+    retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+
+    reply = slack_app.event(HOME_OPENED, headers=retry, signature="v0=forged")
+
+    assert reply.status == 401
