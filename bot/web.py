@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 from collections.abc import Callable, Iterable
 from socketserver import ThreadingMixIn
 from typing import Any
@@ -26,8 +27,10 @@ StartResponse = Callable[..., Any]
 MAX_BODY_BYTES = 10 * 1024 * 1024
 # Beyond this an oversized body is not read at all and the connection is reset.
 MAX_DRAINED_BYTES = 64 * 1024 * 1024
-# How long the body may stall; Slack sends a few kilobytes at once.
+# How long the whole body may take to arrive; Slack sends a few kilobytes at once.
 BODY_TIMEOUT_SECONDS = 10.0
+# Where `invoices slack serve` puts the connection's socket, as gunicorn does.
+SOCKET_KEY = "invoices.socket"
 
 _REASONS = {
     200: "OK",
@@ -146,9 +149,9 @@ def _read_body(environ: dict[str, Any]) -> bytes | None:
     An oversized body is read and thrown away, up to `MAX_DRAINED_BYTES`, so
     the client is still reading when the 413 arrives. A server that closes a
     connection with unread data resets it, so the client would get no reply.
-    Reading raises `TimeoutError` when the body stalls for
-    `BODY_TIMEOUT_SECONDS`, so a client that never sends the body it announced
-    keeps a thread busy for that long only.
+    Reading raises `TimeoutError` when the whole body has not arrived within
+    `BODY_TIMEOUT_SECONDS`, however slowly its bytes come, so a client that
+    never sends the body it announced keeps a thread busy for that long only.
     """
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -156,19 +159,62 @@ def _read_body(environ: dict[str, Any]) -> bytes | None:
         raise InvalidLength(environ.get("CONTENT_LENGTH")) from error
     if length < 0:
         raise InvalidLength(length)
-    connection = environ.get("gunicorn.socket")
-    if isinstance(connection, socket.socket):
-        connection.settimeout(BODY_TIMEOUT_SECONDS)
+    if length == 0:
+        return b""
+
     stream = environ["wsgi.input"]
-    if length > MAX_BODY_BYTES:
-        remaining = min(length, MAX_DRAINED_BYTES)
-        while remaining > 0:
-            chunk = stream.read(min(remaining, 1024 * 1024))
-            if not chunk:
-                break
-            remaining -= len(chunk)
-        return None
-    return bytes(stream.read(length)) if length else b""
+    connection = environ.get("gunicorn.socket") or environ.get(SOCKET_KEY)
+    if not isinstance(connection, socket.socket):
+        connection = None
+    body: bytes | None = None
+    with _Deadline(connection) as deadline:
+        if length > MAX_BODY_BYTES:
+            _drain(stream, min(length, MAX_DRAINED_BYTES))
+        else:
+            body = bytes(stream.read(length))
+    if deadline.expired:
+        raise TimeoutError(f"the body did not arrive in {BODY_TIMEOUT_SECONDS} s")
+    return body
+
+
+def _drain(stream: Any, remaining: int) -> None:
+    while remaining > 0:
+        chunk = stream.read(min(remaining, 1024 * 1024))
+        if not chunk:
+            return
+        remaining -= len(chunk)
+
+
+class _Deadline:
+    """Shuts the reading side of a socket once `BODY_TIMEOUT_SECONDS` have passed.
+
+    A socket time-out bounds each read, but a client that sends a byte every
+    few seconds never trips it; shutting the socket for reading ends any read
+    in progress, and the reply can still be written.
+    """
+
+    def __init__(self, connection: socket.socket | None) -> None:
+        self._connection = connection
+        self._timer = threading.Timer(BODY_TIMEOUT_SECONDS, self._expire)
+        self._timer.daemon = True
+        self.expired = False
+
+    def __enter__(self) -> _Deadline:
+        if self._connection is not None:
+            self._connection.settimeout(BODY_TIMEOUT_SECONDS)
+            self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+
+    def _expire(self) -> None:
+        self.expired = True
+        assert self._connection is not None
+        try:
+            self._connection.shutdown(socket.SHUT_RD)
+        except OSError:
+            logger.debug("the connection closed before its body deadline")
 
 
 def _headers(environ: dict[str, Any]) -> dict[str, str]:
@@ -221,6 +267,11 @@ class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
 class _QuietHandler(WSGIRequestHandler):
     # StreamRequestHandler sets this time-out on each connection's socket.
     timeout = BODY_TIMEOUT_SECONDS
+
+    def get_environ(self) -> dict[str, Any]:
+        environ: dict[str, Any] = super().get_environ()
+        environ[SOCKET_KEY] = self.connection
+        return environ
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s %s", self.address_string(), format % args)

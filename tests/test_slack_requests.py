@@ -98,7 +98,7 @@ def test_negative_content_length_is_400(slack_app: SlackApp) -> None:
 def test_stalled_body_gets_408(
     slack_app: SlackApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(web._QuietHandler, "timeout", 0.5)
+    monkeypatch.setattr(web, "BODY_TIMEOUT_SECONDS", 0.5)
     started = time.monotonic()
 
     answer = _raw_request(
@@ -211,3 +211,33 @@ def test_unsigned_retry_is_still_refused(slack_app: SlackApp) -> None:
     reply = slack_app.event(HOME_OPENED, headers=retry, signature="v0=forged")
 
     assert reply.status == 401
+
+
+def test_dripped_body_gets_408(
+    slack_app: SlackApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(web, "BODY_TIMEOUT_SECONDS", 1.0)
+    parts = urlsplit(slack_app.url)
+    started = time.monotonic()
+    with socket.create_connection((parts.hostname or "", parts.port or 80)) as sock:
+        sock.settimeout(20)
+        sock.sendall(
+            b"POST /slack/events HTTP/1.1\r\nHost: app\r\nContent-Length: 40\r\n\r\n"
+        )
+        answer = b""
+        for _ in range(30):
+            # One byte every 0.3 s never stalls a read for the whole second.
+            sock.sendall(b"x")
+            time.sleep(0.3)
+            sock.setblocking(False)
+            try:
+                answer = sock.recv(4096)
+            except BlockingIOError:
+                answer = b""
+            finally:
+                sock.setblocking(True)
+            if answer:
+                break
+
+    assert answer.startswith(b"HTTP/1.0 408")
+    assert time.monotonic() - started < 5
