@@ -274,6 +274,13 @@ def run_send(
             f"Not sent: {_tasks(report.stopped)}, all still ready; fix the setting "
             f"and run `invoices run send {month}` again."
         )
+    if report.being_sent:
+        stderr.print(
+            f"{_tasks(report.being_sent).capitalize()} still `sending` from another "
+            "run, or from one that was stopped; they turn unknown 15 minutes after "
+            f"their send started unless that run records them (`invoices status "
+            f"{month}`)."
+        )
     if report.failed_earlier:
         stderr.print(
             f"{_tasks(report.failed_earlier).capitalize()} failed earlier and were "

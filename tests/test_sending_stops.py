@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.errors import InvalidStateError
-from services.models import Run, RunState, TaskState
+from services.models import Run, RunState, TaskState, utcnow
 from services.sendgrid_backend import SendGridBackend
 from services.sending import SendResult, send_run
 from tests.standins.sendgrid import API_KEY, SendGridStandin, run_standin
@@ -176,3 +176,19 @@ def test_interrupted_send_records_what_went_out(
     assert states.count(TaskState.SENT) == sent
     assert states.count(TaskState.READY) == 12 - sent
     assert 2 <= sent < 12
+
+
+def test_task_left_sending_is_reported_apart(
+    factory: sessionmaker[Session], run_id: int, sendgrid_standin: SendGridStandin
+) -> None:
+    add_task(factory, "K-1", state=TaskState.SENDING, claimed_at=utcnow())
+    add_task(factory, "K-2")
+
+    report = send_run(
+        factory, PERIOD, backend=backend(sendgrid_standin), sender=SENDER, actor=ACTOR
+    )
+
+    assert report.sent == 1
+    assert report.skipped == 0
+    assert report.being_sent == 1
+    assert len(sendgrid_standin.mail_requests) == 1

@@ -141,7 +141,7 @@ def _refusal(
             f"{candidate.skip_reason or 'no reason given'}",
         )
     if state is TaskState.SENDING:
-        return refuse(SendResult.SKIPPED, _being_sent(code, candidate.claimed_at))
+        return refuse(SendResult.NOT_SENDABLE, _being_sent(code, candidate.claimed_at))
     if state is TaskState.STALE:
         return refuse(SendResult.NOT_SENDABLE, _stale(code, period))
     if state is TaskState.MISSING_EMAIL or not candidate.recipients:

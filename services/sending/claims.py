@@ -79,6 +79,8 @@ class _Attempt:
     state: TaskState
     message_id: str = ""
     reason: str = ""
+    # False for a task given back because sending stopped before its request.
+    requested: bool = True
 
 
 def _claim_batch(
@@ -214,6 +216,8 @@ def _record(
     released = attempt.state is TaskState.READY
     if sent:
         detail = f"sent as message {attempt.message_id or '(none)'}"
+    elif released and not attempt.requested:
+        detail = f"not attempted: {attempt.reason}"
     elif released:
         detail = f"left ready: {attempt.reason}"
     else:

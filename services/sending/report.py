@@ -74,6 +74,16 @@ class SendReport:
             and outcome.state is TaskState.FAILED
         )
 
+    @property
+    def being_sent(self) -> int:
+        """Count tasks left `sending` by another process, running or stopped."""
+        return sum(
+            1
+            for outcome in self.outcomes
+            if outcome.result is SendResult.NOT_SENDABLE
+            and outcome.state is TaskState.SENDING
+        )
+
     def summary_line(self) -> str:
         # SendResult.SKIPPED counts tasks already sent or skipped before this call.
         line = (

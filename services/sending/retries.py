@@ -27,7 +27,9 @@ def _send_with_retries(delivery: _Delivery, claim: _Claim) -> _Attempt:
     last_error: DeliveryError | None = None
     for attempt in range(1, delivery.max_attempts + 1):
         if delivery.halt.stopped:
-            return _Attempt(TaskState.READY, reason=delivery.halt.reason)
+            return _Attempt(
+                TaskState.READY, reason=delivery.halt.reason, requested=attempt > 1
+            )
         try:
             message_id = delivery.backend.send(claim.message, delivery.sender)
         except DeliveryError as error:

@@ -110,9 +110,26 @@ def _record_remaining(
     A failure here is logged, because the error that cut sending short is the
     one to raise.
     """
+    if pending:
+        logger.warning(
+            "Sending %s stops: waiting for %d requests in flight to record them",
+            delivery.period,
+            len(pending),
+        )
     try:
-        for future in wait(pending).done:
-            finished.append((pending.pop(future), future.result()))
+        wait(pending)
+    except BaseException:
+        # A second Ctrl-C: stop waiting, but still record what has finished.
+        logger.warning(
+            "Stopped waiting; the requests still in flight stay `sending` and "
+            "turn unknown once their claim expires"
+        )
+    finished.extend(
+        (pending.pop(future), future.result())
+        for future in list(pending)
+        if future.done()
+    )
+    try:
         if finished:
             _record_batch(delivery, finished)
     except BaseException:
