@@ -34,7 +34,9 @@ class SlackNotifier:
         refusals: list[str] = []
         self._messages.post_run(period, note=note, on_failure=refusals.append)
         if refusals:
-            raise SlackPostError(refusals[0])
+            raise SlackPostError(
+                f"{refusals[0]} The clock also tries again at its next check."
+            )
 
     def post_text(self, text: str) -> None:
         if not self._messages.post_text(text):

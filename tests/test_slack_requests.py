@@ -12,8 +12,10 @@ import pytest
 
 from bot import web
 from bot.web import MAX_BODY_BYTES
+from services.periods import Period
+from services.runs import run_status
 from tests import slack_fixtures
-from tests.slack_fixtures import FINANCE_USER, SlackApp, add_clients, sign
+from tests.slack_fixtures import CHANNEL, FINANCE_USER, SlackApp, add_clients, sign
 
 slack_standin = slack_fixtures.slack_standin
 sendgrid_standin = slack_fixtures.sendgrid_standin
@@ -175,8 +177,8 @@ def test_unreadable_new_month_form_marks_field(
 
 @pytest.mark.parametrize(
     "metadata",
-    ["not json", "[1]", json.dumps({"period": "2026-11", "client": "K0000"})],
-    ids=["not-json", "list", "no-task"],
+    ["not json", "[1]", json.dumps({"period": "2026-11", "task": 1})],
+    ids=["not-json", "list", "no-client"],
 )
 def test_unreadable_skip_form_is_refused(slack_app: SlackApp, metadata: str) -> None:
     reply = slack_app.submit_view(
@@ -241,3 +243,37 @@ def test_dripped_body_gets_408(
 
     assert answer.startswith(b"HTTP/1.0 408")
     assert time.monotonic() - started < 5
+
+
+def test_skip_form_redraws_the_skipped_task(slack_app: SlackApp) -> None:
+    add_clients(slack_app.factory, 2)
+    month = slack_fixtures.generate_month(slack_app)
+    [first, second] = sorted(
+        run_status(slack_app.factory, Period.parse(slack_fixtures.PERIOD)).tasks,
+        key=lambda task: task.client_code,
+    )
+    # The metadata names the second client's task id with the first client.
+    metadata = json.dumps(
+        {
+            "period": slack_fixtures.PERIOD,
+            "client": first.client_code,
+            "task": second.id,
+        }
+    )
+
+    reply = slack_app.submit_view(
+        "skip_task", {"reason": {"value": {"value": "paid"}}}, private_metadata=metadata
+    )
+    slack_fixtures.wait_for(
+        lambda: "skipped" in _message_of(slack_app, month, first.client_code)
+    )
+
+    assert reply.status == 200
+    assert "skipped" not in _message_of(slack_app, month, second.client_code)
+
+
+def _message_of(app: SlackApp, month: slack_fixtures.Message, code: str) -> str:
+    [message] = [
+        item for item in app.slack.thread(CHANNEL, month.ts) if f"({code})" in item.text
+    ]
+    return message.text.lower()

@@ -40,12 +40,12 @@ def _new_run_fields(view: dict[str, Any]) -> tuple[Period, date, date] | str:
     return period, dates[0], dates[1]
 
 
-def _skip_fields(view: dict[str, Any]) -> tuple[Period, str, int, str] | None:
-    """Read the month, client, task and reason of the skip form, or None."""
+def _skip_fields(view: dict[str, Any]) -> tuple[Period, str, str] | None:
+    """Read the month, client and reason of the skip form, or None."""
     try:
         task = json.loads(view.get("private_metadata") or "{}")
         period = Period.parse(str(task["period"]))
-        client, task_id = str(task["client"]), int(task["task"])
+        client = str(task["client"])
     except (ValueError, KeyError, TypeError, InvoiceListsError):
         return None
     try:
@@ -53,7 +53,7 @@ def _skip_fields(view: dict[str, Any]) -> tuple[Period, str, int, str] | None:
     except (KeyError, TypeError, AttributeError):
         # The reason is optional, so a form without one skips without it.
         reason = ""
-    return period, client, task_id, reason
+    return period, client, reason
 
 
 def register(app: App, runtime: SlackRuntime) -> None:
@@ -82,7 +82,8 @@ def register(app: App, runtime: SlackRuntime) -> None:
                 planned_end=end,
                 actor=f"slack:{user}",
             )
-        except InvoiceListsError as error:
+        except (InvoiceListsError, ValueError) as error:
+            # ValueError: a month whose next month is past year 9999.
             runtime.messages.tell(user, f"Could not create the monthly task: {error}")
             return
         runtime.messages.post_run(
@@ -104,9 +105,9 @@ def register(app: App, runtime: SlackRuntime) -> None:
                 "Click Skip on the client's message again.",
             )
             return
-        period, code, task_id, reason = fields
+        period, code, reason = fields
         try:
-            skip_task(
+            skipped = skip_task(
                 runtime.context.factory,
                 period,
                 code,
@@ -117,5 +118,5 @@ def register(app: App, runtime: SlackRuntime) -> None:
             runtime.messages.tell(user, f"Could not skip {code}: {error}")
             return
         messages = runtime.messages
-        messages.refresh_task_by_id(task_id)
+        messages.refresh_task_by_id(skipped.id)
         messages.post_run(period)
