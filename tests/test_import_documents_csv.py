@@ -396,7 +396,7 @@ def test_documents_csv_utf8_with_stray_byte_is_rejected(
     [problem] = raised.value.problems
     column = damaged.index(b"\xe9") + 1
     assert problem.location == f"line 3, byte {column}"
-    assert problem.value.startswith("e9")
+    assert problem.value == "e9"
     assert "as the file has elsewhere" in problem.expected
     assert rows_of(factory) == []
 

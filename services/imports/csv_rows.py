@@ -196,7 +196,7 @@ def _stray_byte_problems(
                 file,
                 f"line {line}, byte {column}",
                 "bytes",
-                data[at : at + 4].hex(" "),
+                data[at : at + 1].hex(),
                 "UTF-8 text, as the file has elsewhere; save the whole file as "
                 "CSV UTF-8 from the program that made it, or retype the "
                 "character there",
