@@ -189,8 +189,8 @@ class _Deadline:
     """Shuts the reading side of a socket once `BODY_TIMEOUT_SECONDS` have passed.
 
     A socket time-out bounds each read, but a client that sends a byte every
-    few seconds never trips it; shutting the socket for reading ends any read
-    in progress, and the reply can still be written.
+    few seconds never trips it. Shutting the socket for reading ends any read
+    in progress, while the reply can still be written.
     """
 
     def __init__(self, connection: socket.socket | None) -> None:
