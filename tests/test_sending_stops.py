@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.errors import InvalidStateError
-from services.models import Run, RunState, TaskState, utcnow
+from services.models import ClientTask, Run, RunState, TaskState, utcnow
 from services.sendgrid_backend import SendGridBackend
 from services.sending import SendResult, send_run
 from tests.standins.sendgrid import API_KEY, SendGridStandin, run_standin
@@ -192,3 +192,34 @@ def test_task_left_sending_is_reported_apart(
     assert report.skipped == 0
     assert report.being_sent == 1
     assert len(sendgrid_standin.mail_requests) == 1
+
+
+def test_interrupted_report_of_refusal_strands_no_claim(
+    factory: sessionmaker[Session], run_id: int, sendgrid_standin: SendGridStandin
+) -> None:
+    stale = add_task(factory, "K-00")
+    with factory.begin() as session:
+        task = session.get(ClientTask, stale)
+        assert task is not None
+        task.documents_fingerprint = "made before its documents changed"
+    others = [add_task(factory, f"K-{n:02d}") for n in range(1, 4)]
+
+    def interrupt(done: int, total: int, label: str) -> None:
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        send_run(
+            factory,
+            PERIOD,
+            backend=backend(sendgrid_standin),
+            sender=SENDER,
+            actor=ACTOR,
+            workers=4,
+            progress=interrupt,
+        )
+
+    assert task_of(factory, stale).state is TaskState.STALE
+    assert [task_of(factory, task_id).state for task_id in others] == [
+        TaskState.SENT
+    ] * 3
+    assert len(sendgrid_standin.mail_requests) == 3

@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 # a crash leaves these few tasks `sending` together with the in-flight ones.
 RECORD_BATCH = 8
 RECORD_INTERVAL_SECONDS = 0.05
+# The reason recorded for a task given back because sending was cut short.
+STOPPED = "sending was interrupted before its request"
 
 
 def _deliver_all(
@@ -57,6 +59,7 @@ def _deliver_all(
             report(len(outcomes), total, outcome.client_code)
 
     pending: dict[Future[_Attempt], _Claim] = {}
+    unsubmitted: list[_Claim] = []
     finished: list[tuple[_Claim, _Attempt]] = []
     oldest = 0.0
     start = 0
@@ -71,10 +74,12 @@ def _deliver_all(
                     chunk = candidates[start : start + workers - len(pending)]
                     start += len(chunk)
                     claims, refused = _claim_batch(delivery, chunk, states)
-                    finish(refused)
+                    unsubmitted = list(claims)
                     for claim in claims:
                         future = pool.submit(_send_with_retries, delivery, claim)
                         pending[future] = claim
+                        unsubmitted.pop(0)
+                    finish(refused)
                     continue
 
                 timeout = None
@@ -92,7 +97,14 @@ def _deliver_all(
         except BaseException:
             # Ctrl-C, a stopping worker or a failed claim: claim nothing more,
             # and record what the requests already sent, and those in flight
-            # once they end, so that none of them is left `sending`.
+            # once they end, so that none of them is left `sending`. A task
+            # claimed but not yet handed to a thread goes back to ready.
+            in_flight = {claim.task_id for claim in pending.values()}
+            finished.extend(
+                (claim, _Attempt(TaskState.READY, reason=STOPPED, requested=False))
+                for claim in unsubmitted
+                if claim.task_id not in in_flight
+            )
             _record_remaining(delivery, finished, pending)
             raise
     if finished:
