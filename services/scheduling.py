@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -164,17 +166,12 @@ def _post_claimed(
 
     notice = f"no-task:{period}"
     if run is None:
-        if claim_once(factory, notice):
-            try:
-                notifier.post_text(
-                    f"There is no monthly task to copy the plan for {period} from. "
-                    f"Create it with `invoices run create {period} --start "
-                    "YYYY-MM-DD --end YYYY-MM-DD` or `/invoices new`; it is "
-                    "posted here once it exists."
-                )
-            except Exception:
-                release_claim(factory, notice)
-                raise
+        text = (
+            f"There is no monthly task to copy the plan for {period} from. "
+            f"Create it with `invoices run create {period} --start YYYY-MM-DD "
+            "--end YYYY-MM-DD` or `/invoices new`; it is posted here once it exists."
+        )
+        if _once(factory, notice, lambda: notifier.post_text(text)):
             logger.info(
                 "Scheduled post %s: posted that the monthly task is missing", key
             )
@@ -276,29 +273,24 @@ def send_reminders(
     gets an end reminder. Returns the keys of the reminders posted.
 
     A month in `just_posted` had its message posted a moment ago, late, and
-    that message already shows the Generate button, so its start reminder is
-    marked done without being posted, and its end reminder waits for the
-    next check instead of following the message in the same second.
+    that message already shows the Generate button. So its start reminder is
+    marked done without being posted. Its end reminder waits for the next
+    check instead of following the message in the same second.
     """
     today = local_date(now, zone)
     posted: list[str] = []
     for run in _open_runs(factory):
+        period = Period.parse(run.period)
         for key, text in _due_reminders(factory, run, today):
-            fresh = run.period in just_posted
-            if fresh and key.startswith("remind-end:"):
+            if run.period in just_posted:
+                if key.startswith("remind-start:") and claim_once(factory, key):
+                    logger.info(
+                        "Skipped the reminder %s: the month was just posted", key
+                    )
                 continue
-            if not claim_once(factory, key):
-                continue
-            if fresh:
-                logger.info("Skipped the reminder %s: the month was just posted", key)
-                continue
-            try:
-                notifier.post_reminder(Period.parse(run.period), text)
-            except Exception:
-                release_claim(factory, key)
-                raise
-            logger.info("Posted the reminder %s", key)
-            posted.append(key)
+            if _once(factory, key, partial(notifier.post_reminder, period, text)):
+                logger.info("Posted the reminder %s", key)
+                posted.append(key)
     return posted
 
 
@@ -381,6 +373,18 @@ def claim_once(factory: sessionmaker[Session], key: str, detail: str = "") -> bo
             session.execute(insert(ScheduledPost).values(key=key, detail=detail))
     except IntegrityError:
         return False
+    return True
+
+
+def _once(factory: sessionmaker[Session], key: str, action: Callable[[], None]) -> bool:
+    """Run `action` unless `key` is recorded as done; forget the key if it raises."""
+    if not claim_once(factory, key):
+        return False
+    try:
+        action()
+    except Exception:
+        release_claim(factory, key)
+        raise
     return True
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from sqlalchemy import select
@@ -149,6 +149,23 @@ class Interrupted(Exception):
     """Stands for Ctrl-C or a stopping worker, raised from the progress report."""
 
 
+def _send_interrupted(
+    factory: sessionmaker[Session],
+    standin: SendGridStandin,
+    interrupt: Callable[[int, int, str], None],
+) -> None:
+    """Send the month on 4 threads with `interrupt` as the progress report."""
+    send_run(
+        factory,
+        PERIOD,
+        backend=backend(standin),
+        sender=SENDER,
+        actor=ACTOR,
+        workers=4,
+        progress=interrupt,
+    )
+
+
 def test_interrupted_send_records_what_went_out(
     factory: sessionmaker[Session], run_id: int, sendgrid_standin: SendGridStandin
 ) -> None:
@@ -160,15 +177,7 @@ def test_interrupted_send_records_what_went_out(
             raise Interrupted
 
     with pytest.raises(Interrupted):
-        send_run(
-            factory,
-            PERIOD,
-            backend=backend(sendgrid_standin),
-            sender=SENDER,
-            actor=ACTOR,
-            workers=4,
-            progress=interrupt,
-        )
+        _send_interrupted(factory, sendgrid_standin, interrupt)
 
     states = [task_of(factory, task_id).state for task_id in task_ids]
     sent = len(sendgrid_standin.mail_requests)
@@ -194,7 +203,7 @@ def test_task_left_sending_is_reported_apart(
     assert len(sendgrid_standin.mail_requests) == 1
 
 
-def test_interrupted_report_of_refusal_strands_no_claim(
+def test_interrupted_refusal_report_strands_nothing(
     factory: sessionmaker[Session], run_id: int, sendgrid_standin: SendGridStandin
 ) -> None:
     stale = add_task(factory, "K-00")
@@ -208,15 +217,7 @@ def test_interrupted_report_of_refusal_strands_no_claim(
         raise Interrupted
 
     with pytest.raises(Interrupted):
-        send_run(
-            factory,
-            PERIOD,
-            backend=backend(sendgrid_standin),
-            sender=SENDER,
-            actor=ACTOR,
-            workers=4,
-            progress=interrupt,
-        )
+        _send_interrupted(factory, sendgrid_standin, interrupt)
 
     assert task_of(factory, stale).state is TaskState.STALE
     assert [task_of(factory, task_id).state for task_id in others] == [

@@ -43,7 +43,7 @@ def _deliver_all(
     This thread does every claim and every record, a batch per transaction,
     and the workers only make HTTP requests. Only as many tasks are claimed
     as there are idle threads, so a task in `sending` has its request in
-    flight or has just finished and waits to be recorded: no task that was
+    flight or has just finished and waits to be recorded. No task that was
     never attempted is left `sending` after a crash.
     """
     report = progress or no_progress
@@ -74,11 +74,11 @@ def _deliver_all(
                     chunk = candidates[start : start + workers - len(pending)]
                     start += len(chunk)
                     claims, refused = _claim_batch(delivery, chunk, states)
-                    unsubmitted = list(claims)
+                    unsubmitted = claims
                     for claim in claims:
                         future = pool.submit(_send_with_retries, delivery, claim)
                         pending[future] = claim
-                        unsubmitted.pop(0)
+                    unsubmitted = []
                     finish(refused)
                     continue
 
