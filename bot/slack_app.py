@@ -64,13 +64,9 @@ def _drop_timeout_retries(
     dropped. A retry for any other reason, such as an HTTP 500, is handled.
     It runs after the signature check, so only Slack's own retries are dropped.
     """
-    if _header(request, "x-slack-retry-reason") == "http_timeout" and _header(
-        request, "x-slack-retry-num"
-    ):
-        logger.info(
-            "dropped Slack's retry %s of a slow delivery",
-            _header(request, "x-slack-retry-num"),
-        )
+    retry = _header(request, "x-slack-retry-num")
+    if retry and _header(request, "x-slack-retry-reason") == "http_timeout":
+        logger.info("dropped Slack's retry %s of a slow delivery", retry)
         return BoltResponse(status=200, body="")
     return next()
 

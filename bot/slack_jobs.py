@@ -104,7 +104,7 @@ class SlackJobs:
         if failed:
             codes = ", ".join(slack_blocks.cut_list(failed))
             note += f" The PDF of {len(failed)} clients could not be uploaded: {codes}."
-        # Without the month's message, the person who asked gets the summary.
+        # Without the month's message, the requester gets the summary privately.
         messages.post_run(
             period, note=note, on_failure=lambda _: self._tell(payload, note)
         )

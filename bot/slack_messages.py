@@ -72,8 +72,8 @@ class SlackMessages:
     ) -> RunStatus:
         """Post the month's message, or redraw it when it is already posted.
 
-        When Slack refuses the message, `on_failure` gets a sentence saying
-        why and what to do, for the person who asked.
+        When Slack rejects the message, `on_failure` gets a sentence with the
+        reason and the fix, for the person who requested the action.
         """
         status = self.status(period)
         run = status.run
@@ -303,7 +303,7 @@ class SlackMessages:
                 self.refresh_task(task, channel=status.run.slack_channel)
 
 
-# The remedy for each reason Slack gives for refusing a post in the channel.
+# The fix for each error Slack returns when it rejects a post in the channel.
 _POST_REMEDIES = {
     "not_in_channel": "the app is not a member of {channel}; invite it there "
     "with `/invite @invoices`",
@@ -315,9 +315,9 @@ _POST_REMEDIES = {
 
 
 def post_failure_text(period: Period, channel: str, reason: str) -> str:
-    """Explain a refused month's message to the person who asked for it."""
+    """Explain a rejected month's message to the person who requested it."""
     mention = f"<#{channel}>" if channel.startswith(("C", "G")) else channel
-    remedy = _POST_REMEDIES.get(reason, "Slack answered `{reason}`").format(
+    remedy = _POST_REMEDIES.get(reason, "Slack returned `{reason}`").format(
         channel=mention, reason=reason
     )
     return (

@@ -12,13 +12,13 @@ from services.periods import Period
 
 
 class SlackPostError(RuntimeError):
-    """Slack refused a message, so the caller can try it again later."""
+    """Slack rejected a message, so the caller can try it again later."""
 
 
 class SlackNotifier:
     """A `services.notifications.Notifier` that posts to SLACK_CHANNEL.
 
-    Each post raises `SlackPostError` when Slack refuses it, so the clock
+    Each post raises `SlackPostError` when Slack rejects it, so the clock
     keeps the post or reminder due and tries it again at its next check.
     """
 
@@ -31,16 +31,16 @@ class SlackNotifier:
         )
 
     def post_run(self, period: Period, *, note: str = "") -> None:
-        refusals: list[str] = []
-        self._messages.post_run(period, note=note, on_failure=refusals.append)
-        if refusals:
+        failures: list[str] = []
+        self._messages.post_run(period, note=note, on_failure=failures.append)
+        if failures:
             raise SlackPostError(
-                f"{refusals[0]} The clock also tries again at its next check."
+                f"{failures[0]} The clock also tries again at its next check."
             )
 
     def post_text(self, text: str) -> None:
         if not self._messages.post_text(text):
-            raise SlackPostError("Slack refused a message to the channel")
+            raise SlackPostError("Slack rejected the message to the channel")
 
     def post_reminder(self, period: Period, text: str) -> None:
         """Post in the month's thread and show it in the channel too.
@@ -54,7 +54,7 @@ class SlackNotifier:
             self.post_text(text)
             return
         if not self._messages.post_in_thread(status, text, broadcast=True):
-            raise SlackPostError(f"Slack refused the reminder about {period}")
+            raise SlackPostError(f"Slack rejected the reminder about {period}")
 
     def refresh_task(self, task_id: int) -> None:
         self._messages.refresh_task_by_id(task_id)

@@ -29,7 +29,8 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_DRAINED_BYTES = 64 * 1024 * 1024
 # How long the whole body may take to arrive; Slack sends a few kilobytes at once.
 BODY_TIMEOUT_SECONDS = 10.0
-# Where `invoices slack serve` puts the connection's socket, as gunicorn does.
+# The environ key of the connection's socket in `invoices slack serve`, as
+# gunicorn has "gunicorn.socket".
 SOCKET_KEY = "invoices.socket"
 
 _REASONS = {

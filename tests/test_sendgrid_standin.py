@@ -253,7 +253,7 @@ def test_connection_is_kept_alive(sendgrid_standin: SendGridStandin) -> None:
     assert sendgrid_standin.connections == 1
 
 
-def test_request_cut_off_before_its_body_ends_is_not_recorded(
+def test_truncated_request_is_not_recorded(
     sendgrid_standin: SendGridStandin,
 ) -> None:
     parts = urlsplit(sendgrid_standin.url)

@@ -166,7 +166,7 @@ def test_killed_worker_is_resumed(slack_app: SlackApp, tmp_path: Path) -> None:
     sent = _sent_per_task(slack_app)
     states = _states(slack_app)
     assert killed_after < 40
-    # A request the kill cut off mid-body is not a sent e-mail; the stand-in
+    # A request the kill cut off mid-body is not a sent e-mail. The stand-in
     # drops it as SendGrid does, so every task here was sent once at most.
     assert {task: count for task, count in sent.items() if count > 1} == {}
     assert states[TaskState.SENT] + states[TaskState.SENDING] == 40

@@ -59,11 +59,11 @@ def register(app: App, runtime: SlackRuntime) -> None:
     def checked(
         body: dict[str, Any], *, needs_client: bool = False
     ) -> dict[str, Any] | None:
-        """The clicked button's value, or None after telling the user it is unusable.
+        """Return the clicked button's value, or None after telling the user why not.
 
         Only a request Slack signed gets here, so a damaged value comes from
         an old message of this app or from a bug. The click is refused with a
-        reply instead of failing with an HTTP error.
+        reply instead of an HTTP error.
         """
         value = _value(body)
         damage = _damage(value, needs_client=needs_client)
@@ -71,7 +71,7 @@ def register(app: App, runtime: SlackRuntime) -> None:
             return value
         action = (body.get("actions") or [{}])[0]
         logger.warning(
-            "invalid button value on %s (%s); the click was refused",
+            "invalid button value on %s (%s); the click was rejected",
             action.get("action_id", "a button"),
             damage,
         )

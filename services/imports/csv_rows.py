@@ -128,7 +128,7 @@ MAX_STRAY_LINES = 20
 
 
 def _is_lithuanian_text(character: str) -> bool:
-    """Tell whether a character is one a Lithuanian file written in UTF-8 holds.
+    """Tell whether a character is one a Lithuanian file in UTF-8 would contain.
 
     These are the Latin letters with diacritics (U+00A0 to U+017F) and the
     quotes, dashes and currency signs (U+2000 to U+20CF). In windows-1257,
@@ -143,11 +143,10 @@ def _is_lithuanian_text(character: str) -> bool:
 def _stray_bytes_in_utf8(data: bytes) -> list[int]:
     """Return the offsets of the bytes that keep UTF-8 data from decoding.
 
-    Data with even one Lithuanian letter or quote written as UTF-8
-    was written, at least in part, as UTF-8, and reading it as windows-1257
-    would garble those characters. Such data has its stray bytes returned,
-    so the file is rejected. An empty list means the data has no UTF-8
-    text and is read as windows-1257.
+    Data with even one Lithuanian letter or quote written as UTF-8 was written,
+    at least in part, as UTF-8, so reading it as windows-1257 would garble those
+    characters. For such data the stray bytes are returned and the file is
+    rejected. An empty list means the data has no UTF-8 text.
     """
     if _LITHUANIAN_UTF8.search(data) is None:
         return []

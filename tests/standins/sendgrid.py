@@ -88,8 +88,8 @@ class SendGridStandin:
         self.verified_senders = {VERIFIED_SENDER}
         self.latency = latency
         self.requests: list[RecordedRequest] = []
-        # Requests whose client closed the connection before the whole body
-        # arrived; like SendGrid, the stand-in neither records nor answers them.
+        # The number of requests cut off before their whole body arrived. Like
+        # SendGrid, the stand-in neither records nor replies to them.
         self.truncated = 0
         self.connections = 0
         self._script: deque[ScriptedResponse] = deque()
